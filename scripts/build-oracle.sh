@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Fetches and builds the pinned llama.cpp (commit 0c1e57098, vendored in the PyPI source
+# package llama-cpp-python==0.3.36) and installs gguf-py from the same tree.
+# Everything is cached under ~/.cache/qforge; a second run is a no-op.
+# Prints the directory holding the oracle binaries on its last line.
+set -euo pipefail
+
+PKG_VERSION=0.3.36
+PKG_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+PKG_URL="https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-${PKG_VERSION}.tar.gz"
+COMMIT=0c1e57098
+TARGETS=(llama-quantize llama-perplexity llama-imatrix llama-tokenize llama-gguf-split)
+
+CACHE="${QFORGE_CACHE:-$HOME/.cache/qforge}"
+SRC="$CACHE/llama_cpp_python-${PKG_VERSION}/vendor/llama.cpp"
+# The build is keyed on the CPU's feature flags because GGML_NATIVE compiles for this CPU.
+CPU_KEY=$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)
+BUILD="$CACHE/llama.cpp-${COMMIT}-${CPU_KEY}"
+BIN="$BUILD/bin"
+
+log() { printf '[build-oracle] %s\n' "$*" >&2; }
+
+mkdir -p "$CACHE"
+if [ ! -f "$SRC/CMakeLists.txt" ]; then
+  tarball="$CACHE/llama_cpp_python-${PKG_VERSION}.tar.gz"
+  if [ ! -f "$tarball" ]; then
+    log "downloading llama-cpp-python ${PKG_VERSION} source"
+    curl -fsSL --retry 3 -o "$tarball.part" "$PKG_URL"
+    mv "$tarball.part" "$tarball"
+  fi
+  echo "${PKG_SHA256}  $tarball" | sha256sum -c --quiet -
+  tar -xzf "$tarball" -C "$CACHE"
+fi
+
+if ! command -v cmake >/dev/null 2>&1; then
+  log "installing cmake"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq cmake >/dev/null
+fi
+
+have_all=1
+for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || have_all=0; done
+if [ "$have_all" = 0 ]; then
+  log "building llama.cpp ${COMMIT} into $BUILD (several minutes)"
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMIT="$COMMIT" \
+    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$BIN" >"$BUILD.configure.log" 2>&1 \
+    || { cat "$BUILD.configure.log" >&2; exit 1; }
+  cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >"$BUILD.build.log" 2>&1 \
+    || { tail -50 "$BUILD.build.log" >&2; exit 1; }
+fi
+
+# ggml-codec: our harness around the pinned ggml's block codecs (scripts/oracle/ggml-codec.c).
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ ! -x "$BIN/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$BIN/ggml-codec" ]; then
+  log "building ggml-codec"
+  cc -O2 -std=c11 -I"$SRC/ggml/include" "$HERE/oracle/ggml-codec.c" \
+    $(find "$BUILD" -name 'libggml-base.a' | head -1) -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
+fi
+
+# gguf-py from the same tree, in a virtual environment of its own.
+VENV="$CACHE/venv-gguf-${PKG_VERSION}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
+  log "installing gguf-py into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "numpy<3" "$SRC/gguf-py"
+fi
+
+echo "$BIN"

@@ -1,0 +1,2 @@
+//! qforge command-line entry point.
+fn main() {}
