@@ -56,7 +56,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 if [ ! -x "$BIN/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$BIN/ggml-codec" ]; then
   log "building ggml-codec"
   cc -O2 -std=c11 -I"$SRC/ggml/include" "$HERE/oracle/ggml-codec.c" \
-    $(find "$BUILD" -name 'libggml-base.a' | head -1) -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
+    $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
 fi
 
 # gguf-py from the same tree, in a virtual environment of its own.
