@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod ggml;
+pub mod gguf;
 #[cfg(test)]
 pub(crate) mod oracle;

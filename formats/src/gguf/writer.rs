@@ -1,0 +1,186 @@
+//! Streaming GGUF v3 writer: the layout is fixed up front from the tensor infos, the header is
+//! written, then tensor data is streamed in order. Output goes to a temporary file in the same
+//! directory, renamed over the destination only by [`GgufWriter::finish`]; a writer dropped
+//! before that removes its temporary file, so a failed run leaves no partial output.
+
+use super::error::GgufError;
+use super::reader::TensorInfo;
+use super::value::{encode_str, GgufValue};
+use super::{pad, GGUF_MAGIC, GGUF_VERSION};
+use crate::ggml::GgmlType;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A tensor to be written: name, type and dimensions (innermost first, as they will be stored).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorSpec {
+    /// Tensor name.
+    pub name: String,
+    /// Element type.
+    pub ty: GgmlType,
+    /// Dimensions to store, innermost first.
+    pub dims: Vec<u64>,
+}
+
+impl TensorSpec {
+    /// Size of the tensor data in bytes, or `None` if the row is not whole blocks.
+    pub fn n_bytes(&self) -> Option<u64> {
+        self.ty.row_size(self.dims.iter().product())
+    }
+}
+
+/// Encodes the metadata section exactly as ggml's `gguf_write_out(only_meta = true)` does,
+/// including the padding up to `alignment`. Returns the bytes and each tensor's data offset.
+pub fn encode_header(
+    kvs: &[(String, GgufValue)],
+    tensors: &[TensorSpec],
+    alignment: u64,
+) -> Result<(Vec<u8>, Vec<u64>), String> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&GGUF_MAGIC);
+    out.extend_from_slice(&GGUF_VERSION.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
+    for (k, v) in kvs {
+        encode_str(k.as_bytes(), &mut out);
+        out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
+        v.encode(&mut out);
+    }
+    let mut offsets = Vec::with_capacity(tensors.len());
+    let mut offset = 0u64;
+    for t in tensors {
+        let nbytes = t.n_bytes().ok_or_else(|| {
+            format!("tensor '{}': {} elements per row is not a whole number of {} blocks", t.name, t.dims[0], t.ty)
+        })?;
+        if t.name.len() >= super::GGML_MAX_NAME {
+            return Err(format!("tensor name '{}' is longer than {} bytes", t.name, super::GGML_MAX_NAME - 1));
+        }
+        encode_str(t.name.as_bytes(), &mut out);
+        out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+        for d in &t.dims {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&t.ty.id().to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        offsets.push(offset);
+        offset += pad(nbytes, alignment);
+    }
+    out.resize(pad(out.len() as u64, alignment) as usize, 0);
+    Ok((out, offsets))
+}
+
+/// Writes one GGUF file; see the module documentation.
+pub struct GgufWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+    tensors: Vec<TensorSpec>,
+    next: usize,
+    alignment: u64,
+}
+
+impl GgufWriter {
+    /// Creates the temporary output beside `path` and writes the header for `kvs` and `tensors`.
+    /// `alignment` must match the file's `general.alignment` (32 when absent).
+    pub fn create(
+        path: impl AsRef<Path>,
+        kvs: &[(String, GgufValue)],
+        tensors: Vec<TensorSpec>,
+        alignment: u64,
+    ) -> Result<Self, GgufError> {
+        let path = path.as_ref().to_path_buf();
+        let usage = |reason: String| GgufError::Usage { path: path.clone(), reason };
+        if alignment == 0 || !alignment.is_power_of_two() {
+            return Err(usage(format!("alignment {alignment} is not a power of 2")));
+        }
+        let (header, _) = encode_header(kvs, &tensors, alignment).map_err(usage)?;
+        let tmp = temp_path(&path);
+        let file = File::create(&tmp).map_err(|e| GgufError::io(&tmp, e))?;
+        let mut w = GgufWriter { path, tmp, out: Some(BufWriter::with_capacity(1 << 20, file)), tensors, next: 0, alignment };
+        w.write_raw(&header)?;
+        Ok(w)
+    }
+
+    /// The tensors still to be written, in order.
+    pub fn pending(&self) -> &[TensorSpec] {
+        &self.tensors[self.next..]
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
+        let out = self.out.as_mut().expect("writer is open until finish");
+        out.write_all(bytes).map_err(|e| GgufError::io(&self.tmp, e))
+    }
+
+    /// Writes the data of the next tensor, which must be named `name` and hold exactly its size,
+    /// followed by zero padding.
+    pub fn write_tensor(&mut self, name: &str, data: &[u8]) -> Result<(), GgufError> {
+        let Some(spec) = self.tensors.get(self.next) else {
+            return Err(GgufError::Usage { path: self.path.clone(), reason: format!("tensor '{name}' written after the last one") });
+        };
+        if spec.name != name {
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("tensor '{name}' written where '{}' was expected", spec.name),
+            });
+        }
+        let want = spec.n_bytes().unwrap_or(0);
+        if data.len() as u64 != want {
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("tensor '{name}' has {} bytes of data, its header says {want}", data.len()),
+            });
+        }
+        self.next += 1;
+        self.write_raw(data)?;
+        let padding = (pad(want, self.alignment) - want) as usize;
+        self.write_raw(&[0u8; 256][..padding.min(256)])?;
+        if padding > 256 {
+            self.write_raw(&vec![0u8; padding - 256])?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every tensor was written, flushes, and renames the output into place.
+    pub fn finish(mut self) -> Result<PathBuf, GgufError> {
+        if self.next != self.tensors.len() {
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("only {} of {} tensors were written", self.next, self.tensors.len()),
+            });
+        }
+        let out = self.out.take().expect("writer is open until finish");
+        let file = out.into_inner().map_err(|e| GgufError::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| GgufError::io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| GgufError::io(&self.path, e))?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for GgufWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The temporary name used while `path` is being written: a hidden sibling with the process id.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Tensor infos as a reader would see them for `specs` (used to check layouts).
+pub fn layout(specs: &[TensorSpec], alignment: u64) -> Vec<TensorInfo> {
+    let mut offset = 0;
+    specs
+        .iter()
+        .map(|s| {
+            let t = TensorInfo { name: s.name.clone(), ty: s.ty, dims: s.dims.clone(), offset };
+            offset += pad(s.n_bytes().unwrap_or(0), alignment);
+            t
+        })
+        .collect()
+}
