@@ -7,5 +7,6 @@
 
 pub mod ggml;
 pub mod gguf;
+pub mod imatrix;
 #[cfg(test)]
 pub(crate) mod oracle;
