@@ -1,9 +1,666 @@
 //! Numeric helpers shared by llama.cpp's quantization routines (`ggml-quants.c`).
+//!
+//! Every function reproduces the pinned C source operation for operation: f32 arithmetic in
+//! the same order, no fused multiply-add, divisions where the C divides, and the same
+//! integer truncations where the C stores into narrow integer arrays. Comparisons are written
+//! out as the C `MIN`/`MAX` macros expand them, so NaN inputs take the same branches.
 
-/// Round half to even, as ggml's `nearest_int` does (valid for |x| <= 4194303).
+/// Groups whose largest magnitude is below this are treated as all zero (`GROUP_MAX_EPS`).
+pub const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// Round half to even, as ggml's `nearest_int` does.
+///
+/// The result is exact for |x| <= 4194303; beyond that it is the same bit-level value the C
+/// computes (ggml builds its reference with `NDEBUG`, so the C assertion never fires).
 #[inline]
 pub fn nearest_int(fval: f32) -> i32 {
-    debug_assert!(fval.abs() <= 4194303.0);
     let val = fval + 12582912.0;
     ((val.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
+}
+
+/// C's float-to-int conversion as x86-64 performs it (`cvttss2si`): truncation toward zero,
+/// and `i32::MIN` for NaN and values outside the `i32` range.
+#[inline]
+pub fn trunc_to_i32(v: f32) -> i32 {
+    if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
+        i32::MIN
+    } else {
+        v as i32
+    }
+}
+
+/// Calls `f` on each row of `src` (`n_per_row` values) together with its `row_bytes`-byte
+/// slot in `dst`, as the per-row `quantize_*` loops of ggml do.
+pub fn for_each_row(
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    row_bytes: usize,
+    mut f: impl FnMut(&[f32], &mut [u8]),
+) {
+    if n_per_row == 0 || row_bytes == 0 {
+        return;
+    }
+    for (x, y) in src
+        .chunks_exact(n_per_row)
+        .zip(dst.chunks_exact_mut(row_bytes))
+    {
+        f(x, y);
+    }
+}
+
+/// The weight `make_qx_quants` gives element `x` when it has no importance weights.
+#[inline]
+fn qx_weight(rmse_type: i32, x: f32) -> f32 {
+    match rmse_type {
+        1 => x * x,
+        2 => 1.0,
+        3 => x.abs(),
+        _ => x.abs().sqrt(),
+    }
+}
+
+/// Symmetric quantization of `x` to `2*nmax` levels with a scale search (`make_qx_quants`).
+///
+/// Writes `L[i]` in `0..2*nmax` (the level plus `nmax`) and returns the scale. `rmse_type`
+/// 0 takes the plain max-based scale; otherwise the scale minimises the weighted error, the
+/// weights being `qw` when given, else `x²` (1), 1 (2), `|x|` (3) or `sqrt|x|` (other); a
+/// negative `rmse_type` returns after the first refinement, as the C does.
+/// `l` must be at least as long as `x`, and `qw` too when given.
+pub fn make_qx_quants(
+    nmax: i32,
+    x: &[f32],
+    l: &mut [i8],
+    rmse_type: i32,
+    qw: Option<&[f32]>,
+) -> f32 {
+    let n = x.len();
+    let l = &mut l[..n];
+    let qw = qw.map(|w| &w[..n]);
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &xi in x {
+        let ax = xi.abs();
+        if ax > amax {
+            amax = ax;
+            max = xi;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        l.fill(0);
+        return 0.0;
+    }
+    let nmaxf = nmax as f32;
+    let mut iscale = -nmaxf / max;
+    if rmse_type == 0 {
+        for (li, &xi) in l.iter_mut().zip(x) {
+            let q = nearest_int(iscale * xi);
+            *li = (nmax + (nmax - 1).min(q).max(-nmax)) as i8;
+        }
+        return 1.0 / iscale;
+    }
+    let (rmse_type, return_early) = if rmse_type < 0 {
+        (-rmse_type, true)
+    } else {
+        (rmse_type, false)
+    };
+    let weight = |i: usize, xi: f32| match qw {
+        Some(w) => w[i],
+        None => qx_weight(rmse_type, xi),
+    };
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for (i, (li, &xi)) in l.iter_mut().zip(x).enumerate() {
+        let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
+        *li = (q + nmax) as i8;
+        let w = weight(i, xi);
+        let qf = q as f32;
+        sumlx += w * xi * qf;
+        suml2 += w * qf * qf;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    if return_early {
+        return if suml2 > 0.0 {
+            0.5 * (scale + 1.0 / iscale)
+        } else {
+            1.0 / iscale
+        };
+    }
+    let mut best = scale * sumlx;
+    for is in -9i32..=9 {
+        if is == 0 {
+            continue;
+        }
+        iscale = -(nmaxf + 0.1 * is as f32) / max;
+        sumlx = 0.0;
+        suml2 = 0.0;
+        for (i, &xi) in x.iter().enumerate() {
+            let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
+            let w = weight(i, xi);
+            let qf = q as f32;
+            sumlx += w * xi * qf;
+            suml2 += w * qf * qf;
+        }
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for (li, &xi) in l.iter_mut().zip(x) {
+                let q = nearest_int(iscale * xi);
+                *li = (nmax + (nmax - 1).min(q).max(-nmax)) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// Symmetric quantization with `x²` weights and coordinate-descent refinement
+/// (`make_q3_quants`).
+///
+/// Writes `L[i]` in `0..2*nmax` and returns the scale; `do_rmse` false takes the max-based
+/// scale. `l` must be at least as long as `x`.
+pub fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8], do_rmse: bool) -> f32 {
+    let n = x.len();
+    let l = &mut l[..n];
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &xi in x {
+        let ax = xi.abs();
+        if ax > amax {
+            amax = ax;
+            max = xi;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        l.fill(0);
+        return 0.0;
+    }
+    let iscale = -(nmax as f32) / max;
+    if do_rmse {
+        let mut sumlx = 0.0f32;
+        let mut suml2 = 0.0f32;
+        for (li, &xi) in l.iter_mut().zip(x) {
+            let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
+            *li = q as i8;
+            let w = xi * xi;
+            let qf = q as f32;
+            sumlx += w * xi * qf;
+            suml2 += w * qf * qf;
+        }
+        for _ in 0..5 {
+            let mut n_changed = 0;
+            for (li, &xi) in l.iter_mut().zip(x) {
+                let w = xi * xi;
+                let lf = *li as f32;
+                let mut slx = sumlx - w * xi * lf;
+                if slx > 0.0 {
+                    let mut sl2 = suml2 - w * lf * lf;
+                    let new_l = (nmax - 1).min(nearest_int(xi * sl2 / slx)).max(-nmax);
+                    if new_l != *li as i32 {
+                        let nf = new_l as f32;
+                        slx += w * xi * nf;
+                        sl2 += w * nf * nf;
+                        if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            *li = new_l as i8;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            n_changed += 1;
+                        }
+                    }
+                }
+            }
+            if n_changed == 0 {
+                break;
+            }
+        }
+        for li in l.iter_mut() {
+            *li = (*li as i32 + nmax) as i8;
+        }
+        return if suml2 > 0.0 { sumlx / suml2 } else { 0.0 };
+    }
+    for (li, &xi) in l.iter_mut().zip(x) {
+        let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
+        *li = (q + nmax) as i8;
+    }
+    1.0 / iscale
+}
+
+/// Per-element weights of [`make_qkx3_quants`]: the given ones, or `x²`.
+#[derive(Clone, Copy)]
+enum Weights<'a> {
+    Given(&'a [f32]),
+    Square,
+}
+
+impl Weights<'_> {
+    #[inline]
+    fn at(self, i: usize, x: f32) -> f32 {
+        match self {
+            Weights::Given(w) => w[i],
+            Weights::Square => x * x,
+        }
+    }
+}
+
+/// Asymmetric (scale and min) quantization to `0..=nmax` with a weighted scale search.
+///
+/// Shared body of `make_qkx2_quants` and `make_qkx3_quants`; `le_test` selects the latter's
+/// `max <= min` degenerate test instead of `max == min`.
+#[allow(clippy::too_many_arguments)]
+fn make_qkx_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: Weights<'_>,
+    l: &mut [u8],
+    laux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+    le_test: bool,
+) -> (f32, f32) {
+    let n = x.len();
+    let l = &mut l[..n];
+    let laux = &mut laux[..n];
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights.at(0, x[0]);
+    let mut sum_x = sum_w * x[0];
+    for (i, &xi) in x.iter().enumerate().skip(1) {
+        if xi < min {
+            min = xi;
+        }
+        if xi > max {
+            max = xi;
+        }
+        let w = weights.at(i, xi);
+        sum_w += w;
+        sum_x += w * xi;
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    let degenerate = if le_test { max <= min } else { max == min };
+    if degenerate {
+        l.fill(0);
+        return (0.0, -min);
+    }
+    let nmaxf = nmax as f32;
+    let mut iscale = nmaxf / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    for (i, (li, &xi)) in l.iter_mut().zip(x).enumerate() {
+        let q = nearest_int(iscale * (xi - min));
+        *li = nmax.min(q).max(0) as u8;
+        let mut diff = scale * *li as f32 + min - xi;
+        diff = if use_mad { diff.abs() } else { diff * diff };
+        best_error += weights.at(i, xi) * diff;
+    }
+    if nstep < 1 {
+        return (scale, -min);
+    }
+    for is in 0..=nstep {
+        iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+        let mut sum_l = 0.0f32;
+        let mut sum_l2 = 0.0f32;
+        let mut sum_xl = 0.0f32;
+        for (i, (la, &xi)) in laux.iter_mut().zip(x).enumerate() {
+            let q = nmax.min(nearest_int(iscale * (xi - min))).max(0);
+            *la = q as u8;
+            let w = weights.at(i, xi);
+            let qf = q as f32;
+            sum_l += w * qf;
+            sum_l2 += w * qf * qf;
+            sum_xl += w * qf * xi;
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0.0f32;
+            for (i, (&la, &xi)) in laux.iter().zip(x).enumerate() {
+                let mut diff = this_scale * la as f32 + this_min - xi;
+                diff = if use_mad { diff.abs() } else { diff * diff };
+                cur_error += weights.at(i, xi) * diff;
+            }
+            if cur_error < best_error {
+                l.copy_from_slice(laux);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// Asymmetric quantization of `x` to levels `0..=nmax` with weights (`make_qkx2_quants`).
+///
+/// Returns `(scale, the_min)` where `x ≈ scale * L - the_min`; writes the levels into `l` and
+/// uses `laux` as scratch. The search tries `nstep + 1` scales `(rmin + rdelta*is + nmax) /
+/// (max - min)` and keeps the one with the smallest weighted squared (or absolute, `use_mad`)
+/// error. `x` must be non-empty; `weights`, `l` and `laux` at least as long as `x`.
+#[allow(clippy::too_many_arguments)]
+pub fn make_qkx2_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l: &mut [u8],
+    laux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    make_qkx_quants(
+        nmax,
+        x,
+        Weights::Given(weights),
+        l,
+        laux,
+        rmin,
+        rdelta,
+        nstep,
+        use_mad,
+        false,
+    )
+}
+
+/// Asymmetric quantization of `x` to levels `0..=nmax` (`make_qkx3_quants`): as
+/// [`make_qkx2_quants`], with `x²` weights when `weights` is `None` and the C's `max <= min`
+/// degenerate-group test.
+#[allow(clippy::too_many_arguments)]
+pub fn make_qkx3_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    l: &mut [u8],
+    laux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    let w = weights.map_or(Weights::Square, Weights::Given);
+    make_qkx_quants(nmax, x, w, l, laux, rmin, rdelta, nstep, use_mad, true)
+}
+
+/// Quantization of non-negative values (super-block scales) to `0..=nmax` with importance
+/// weights and refinement (`make_qp_quants`).
+///
+/// Writes the levels into `l` (stored as the C stores them, truncated to a byte) and returns
+/// the scale. `l` and `quant_weights` must be at least as long as `x`.
+pub fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], quant_weights: &[f32]) -> f32 {
+    let n = x.len();
+    let l = &mut l[..n];
+    let qw = &quant_weights[..n];
+    let mut max = 0.0f32;
+    for &xi in x {
+        max = if max > xi { max } else { xi };
+    }
+    if max < GROUP_MAX_EPS {
+        l.fill(0);
+        return 0.0;
+    }
+    let nmaxf = nmax as f32;
+    let mut iscale = nmaxf / max;
+    for (li, &xi) in l.iter_mut().zip(x) {
+        *li = nearest_int(iscale * xi) as u8;
+    }
+    let scale = 1.0 / iscale;
+    let mut best_mse = 0.0f32;
+    for ((&li, &xi), &w) in l.iter().zip(x).zip(qw) {
+        let diff = xi - scale * li as f32;
+        best_mse += w * diff * diff;
+    }
+    for is in -4i32..=4 {
+        if is == 0 {
+            continue;
+        }
+        let iscale_is = (0.1 * is as f32 + nmaxf) / max;
+        let scale_is = 1.0 / iscale_is;
+        let mut mse = 0.0f32;
+        for (&xi, &w) in x.iter().zip(qw) {
+            let q = nmax.min(nearest_int(iscale_is * xi));
+            let diff = xi - scale_is * q as f32;
+            mse += w * diff * diff;
+        }
+        if mse < best_mse {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for ((li, &xi), &w) in l.iter_mut().zip(x).zip(qw) {
+        let q = nmax.min(nearest_int(iscale * xi));
+        *li = q as u8;
+        let qf = q as f32;
+        sumlx += w * xi * qf;
+        suml2 += w * qf * qf;
+    }
+    for _ in 0..5 {
+        let mut n_changed = 0;
+        for ((li, &xi), &w) in l.iter_mut().zip(x).zip(qw) {
+            let lf = *li as f32;
+            let mut slx = sumlx - w * xi * lf;
+            let mut sl2 = suml2 - w * lf * lf;
+            if slx > 0.0 && sl2 > 0.0 {
+                let new_l = nmax.min(nearest_int(xi * sl2 / slx));
+                if new_l != *li as i32 {
+                    let nf = new_l as f32;
+                    slx += w * xi * nf;
+                    sl2 += w * nf * nf;
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        *li = new_l as u8;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed += 1;
+                    }
+                }
+            }
+        }
+        if n_changed == 0 {
+            break;
+        }
+    }
+    if suml2 > 0.0 {
+        sumlx / suml2
+    } else {
+        0.0
+    }
+}
+
+/// Test support shared by the codec families: comparison of qforge's codecs with the pinned
+/// llama.cpp through [`crate::oracle`].
+#[cfg(test)]
+pub(crate) mod oracle_check {
+    use crate::ggml::{self, GgmlType};
+    use crate::oracle;
+
+    /// qforge's quantization of `src` (rows of `n_per_row`) through the codec dispatcher.
+    pub(crate) fn quantize(
+        ty: GgmlType,
+        n_per_row: usize,
+        src: &[f32],
+        imatrix: Option<&[f32]>,
+    ) -> Vec<u8> {
+        let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
+        ggml::quantize(ty, src, &mut out, n_per_row, imatrix).expect("quantize");
+        out
+    }
+
+    /// qforge's dequantization of whole blocks through the codec dispatcher.
+    pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f32> {
+        let mut out = vec![0f32; bytes.len() / ty.type_size() * ty.block_size()];
+        ggml::dequantize(ty, bytes, &mut out).expect("dequantize");
+        out
+    }
+
+    /// Asserts that qforge's bytes for `src` equal llama.cpp's, and that both dequantize
+    /// those bytes to the same f32 bits. Does nothing when the oracle is skipped.
+    pub(crate) fn assert_matches(
+        ty: GgmlType,
+        n_per_row: usize,
+        src: &[f32],
+        imatrix: Option<&[f32]>,
+    ) {
+        let Some(expected) = oracle::quantize(ty, n_per_row, src, imatrix) else {
+            return;
+        };
+        let got = quantize(ty, n_per_row, src, imatrix);
+        assert_eq!(got.len(), expected.len(), "{ty}: output size");
+        if let Some(i) = got.iter().zip(&expected).position(|(a, b)| a != b) {
+            let ts = ty.type_size();
+            let row_bytes = n_per_row / ty.block_size() * ts;
+            let (block, row) = (i / ts, i / row_bytes);
+            let s = block * ts;
+            panic!(
+                "{ty} n_per_row={n_per_row} imatrix={}: first byte mismatch at {i} (row {row}, block {block}, \
+                 byte {} of the block)\n ours:  {:?}\n llama: {:?}",
+                imatrix.is_some(),
+                i - s,
+                &got[s..s + ts],
+                &expected[s..s + ts]
+            );
+        }
+        assert_dequantize_matches(ty, &got);
+    }
+
+    /// Asserts that qforge and llama.cpp dequantize `bytes` to the same f32 bits.
+    pub(crate) fn assert_dequantize_matches(ty: GgmlType, bytes: &[u8]) {
+        let Some(expected) = oracle::dequantize(ty, bytes) else {
+            return;
+        };
+        let got = dequantize(ty, bytes);
+        assert_eq!(got.len(), expected.len(), "{ty}: dequantized length");
+        for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "{ty}: dequantized element {i}: ours {a}, llama {b}"
+            );
+        }
+    }
+
+    /// Root-mean-square error of qforge's round trip of `src`, relative to the RMS of `src`.
+    pub(crate) fn relative_rmse(
+        ty: GgmlType,
+        n_per_row: usize,
+        src: &[f32],
+        imatrix: Option<&[f32]>,
+    ) -> f64 {
+        let back = dequantize(ty, &quantize(ty, n_per_row, src, imatrix));
+        let (mut err, mut sig) = (0.0f64, 0.0f64);
+        for (&a, &b) in src.iter().zip(&back) {
+            err += (a as f64 - b as f64).powi(2);
+            sig += (a as f64).powi(2);
+        }
+        (err / sig).sqrt()
+    }
+
+    /// Rows of extreme inputs, each `n_per_row` long: ±1e4 magnitudes, all-equal rows of
+    /// either sign, an all-zero row, a large outlier among tiny values, and a ±1e4 ramp.
+    pub(crate) fn extreme_rows(n_per_row: usize) -> Vec<f32> {
+        let mut rng = oracle::Rng::new(77);
+        let mut v = Vec::with_capacity(7 * n_per_row);
+        v.extend((0..n_per_row).map(|j| {
+            if j % 3 == 0 {
+                -1e4
+            } else {
+                1e4 * rng.uniform()
+            }
+        }));
+        v.extend(std::iter::repeat(3.7f32).take(n_per_row));
+        v.extend(std::iter::repeat(-2.0f32).take(n_per_row));
+        v.extend(std::iter::repeat(0.0f32).take(n_per_row));
+        v.extend((0..n_per_row).map(|j| if j == 5 { 3e4 } else { rng.normal() * 1e-3 }));
+        v.extend((0..n_per_row).map(|j| (j as f32 / n_per_row as f32 - 0.5) * 2e4));
+        v.extend((0..n_per_row).map(|j| if j % 2 == 0 { 1e4 } else { -1e4 }));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_int_rounds_half_to_even() {
+        let cases = [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (3.49, 3),
+            (-3.51, -4),
+            (0.0, 0),
+        ];
+        for (x, want) in cases {
+            assert_eq!(nearest_int(x), want, "{x}");
+        }
+        assert_eq!(nearest_int(4194303.0), 4194303);
+        assert_eq!(nearest_int(-4194303.0), -4194303);
+    }
+
+    #[test]
+    fn trunc_to_i32_matches_x86_conversion() {
+        assert_eq!(trunc_to_i32(8.99), 8);
+        assert_eq!(trunc_to_i32(-8.99), -8);
+        assert_eq!(trunc_to_i32(f32::NAN), i32::MIN);
+        assert_eq!(trunc_to_i32(3e9), i32::MIN);
+        assert_eq!(trunc_to_i32(-3e9), i32::MIN);
+        assert_eq!(trunc_to_i32(-2147483648.0), i32::MIN);
+    }
+
+    #[test]
+    fn make_qx_quants_reproduces_exact_grid_values() {
+        // Values that lie on a grid of step 0.5 with -8*0.5 present are reproduced exactly.
+        let x: Vec<f32> = (0..16).map(|i| (i as f32 - 8.0) * 0.5).collect();
+        let mut l = [0i8; 16];
+        let d = make_qx_quants(8, &x, &mut l, 1, None);
+        for (i, (&li, &xi)) in l.iter().zip(&x).enumerate() {
+            assert_eq!((li as i32 - 8) as f32 * d, xi, "element {i}");
+        }
+    }
+
+    #[test]
+    fn make_qx_quants_zero_group() {
+        let x = [0.0f32; 16];
+        let mut l = [5i8; 16];
+        assert_eq!(make_qx_quants(4, &x, &mut l, 1, None), 0.0);
+        assert!(l.iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn make_qkx2_quants_reproduces_affine_grid() {
+        // x = 0.25*L - 1 with L spanning 0..=15: scale 0.25, min 1 are exact.
+        let x: Vec<f32> = (0..32).map(|i| 0.25 * (i % 16) as f32 - 1.0).collect();
+        let w = vec![1.0f32; 32];
+        let (mut l, mut aux) = ([0u8; 32], [0u8; 32]);
+        let (scale, the_min) = make_qkx2_quants(15, &x, &w, &mut l, &mut aux, -1.0, 0.1, 20, false);
+        for (i, &li) in l.iter().enumerate() {
+            assert_eq!(scale * li as f32 - the_min, x[i], "element {i}");
+        }
+    }
+
+    #[test]
+    fn make_qp_quants_on_multiples_of_a_step() {
+        let x: Vec<f32> = (0..8).map(|i| (i * 9) as f32 * 0.125).collect();
+        let w = vec![1.0f32; 8];
+        let mut l = [0u8; 8];
+        let d = make_qp_quants(63, &x, &mut l, &w);
+        for (i, &li) in l.iter().enumerate() {
+            assert!(
+                (d * li as f32 - x[i]).abs() <= 1e-5,
+                "element {i}: {} vs {}",
+                d * li as f32,
+                x[i]
+            );
+        }
+    }
 }
