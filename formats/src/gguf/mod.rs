@@ -13,7 +13,7 @@ mod writer;
 pub use error::GgufError;
 pub use reader::{parse_header, GgufFile, GgufHeader, ReadMode, TensorInfo};
 pub use value::{GgufArray, GgufValue, GgufValueType};
-pub use writer::{encode_header, layout, temp_path, GgufWriter, TensorSpec};
+pub use writer::{encode_header, layout, temp_path, GgufWriter, TensorSink, TensorSpec};
 
 /// The four magic bytes at the start of every GGUF file.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";

@@ -133,12 +133,29 @@ impl GgufWriter {
         }
         self.next += 1;
         self.write_raw(data)?;
-        let padding = (pad(want, self.alignment) - want) as usize;
-        self.write_raw(&[0u8; 256][..padding.min(256)])?;
-        if padding > 256 {
-            self.write_raw(&vec![0u8; padding - 256])?;
+        self.write_padding(want)
+    }
+
+    /// Starts streaming the data of the next tensor, which must be named `name`, in pieces; the
+    /// returned sink checks the total size and writes the padding when finished.
+    pub fn begin_tensor(&mut self, name: &str) -> Result<TensorSink<'_>, GgufError> {
+        let Some(spec) = self.tensors.get(self.next) else {
+            return Err(GgufError::Usage { path: self.path.clone(), reason: format!("tensor '{name}' written after the last one") });
+        };
+        if spec.name != name {
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("tensor '{name}' written where '{}' was expected", spec.name),
+            });
         }
-        Ok(())
+        let expected = spec.n_bytes().unwrap_or(0);
+        self.next += 1;
+        Ok(TensorSink { writer: self, name: name.to_string(), expected, written: 0 })
+    }
+
+    fn write_padding(&mut self, size: u64) -> Result<(), GgufError> {
+        let padding = (pad(size, self.alignment) - size) as usize;
+        self.write_raw(&vec![0u8; padding])
     }
 
     /// Checks that every tensor was written, flushes, and renames the output into place.
@@ -155,6 +172,39 @@ impl GgufWriter {
         drop(file);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| GgufError::io(&self.path, e))?;
         Ok(self.path.clone())
+    }
+}
+
+/// Streams one tensor's data in pieces; see [`GgufWriter::begin_tensor`].
+pub struct TensorSink<'w> {
+    writer: &'w mut GgufWriter,
+    name: String,
+    expected: u64,
+    written: u64,
+}
+
+impl TensorSink<'_> {
+    /// Appends the next piece of the tensor's data.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
+        self.written += bytes.len() as u64;
+        if self.written > self.expected {
+            return Err(GgufError::Usage {
+                path: self.writer.path.clone(),
+                reason: format!("tensor '{}' got more than its {} bytes", self.name, self.expected),
+            });
+        }
+        self.writer.write_raw(bytes)
+    }
+
+    /// Checks the size and writes the padding.
+    pub fn finish(self) -> Result<(), GgufError> {
+        if self.written != self.expected {
+            return Err(GgufError::Usage {
+                path: self.writer.path.clone(),
+                reason: format!("tensor '{}' has {} bytes of data, its header says {}", self.name, self.written, self.expected),
+            });
+        }
+        self.writer.write_padding(self.expected)
     }
 }
 
