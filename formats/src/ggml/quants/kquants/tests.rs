@@ -1,0 +1,124 @@
+//! K-quant codecs against the pinned llama.cpp (bytes and dequantized bits) and against
+//! mathematics (round-trip error, hand-built blocks).
+
+use crate::ggml::quants::helpers::oracle_check::{
+    assert_dequantize_matches, assert_matches, dequantize, extreme_rows, relative_rmse,
+};
+use crate::ggml::GgmlType;
+use crate::oracle;
+
+/// Row lengths tried: one, two and sixteen super-blocks, and 11 super-blocks.
+const LENGTHS: [usize; 4] = [256, 512, 2816, 4096];
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn check_against_oracle(ty: GgmlType) {
+    for seed in SEEDS {
+        for n in LENGTHS {
+            let src = oracle::test_rows(seed, 8, n);
+            assert_matches(ty, n, &src, None);
+            assert_matches(ty, n, &src, Some(&oracle::test_imatrix(seed, n)));
+        }
+    }
+    for n in [256, 512] {
+        let src = extreme_rows(n);
+        assert_matches(ty, n, &src, None);
+        assert_matches(ty, n, &src, Some(&oracle::test_imatrix(9, n)));
+    }
+}
+
+#[test]
+fn q2_k_matches_llama_cpp() {
+    check_against_oracle(GgmlType::Q2_K);
+}
+
+#[test]
+fn q3_k_matches_llama_cpp() {
+    check_against_oracle(GgmlType::Q3_K);
+}
+
+#[test]
+fn q4_k_matches_llama_cpp() {
+    check_against_oracle(GgmlType::Q4_K);
+}
+
+#[test]
+fn q5_k_matches_llama_cpp() {
+    check_against_oracle(GgmlType::Q5_K);
+}
+
+#[test]
+fn q6_k_matches_llama_cpp() {
+    check_against_oracle(GgmlType::Q6_K);
+}
+
+#[test]
+fn dequantize_matches_llama_cpp_on_arbitrary_bytes() {
+    // Random blocks with their fp16 super-scales kept finite (exponent MSB cleared).
+    let mut rng = oracle::Rng::new(12);
+    let fp16_fields: [(GgmlType, &[usize]); 5] = [
+        (GgmlType::Q2_K, &[80, 82]),
+        (GgmlType::Q3_K, &[108]),
+        (GgmlType::Q4_K, &[0, 2]),
+        (GgmlType::Q5_K, &[0, 2]),
+        (GgmlType::Q6_K, &[208]),
+    ];
+    for (ty, fields) in fp16_fields {
+        let ts = ty.type_size();
+        let mut bytes: Vec<u8> = (0..32 * ts).map(|_| rng.next_u64() as u8).collect();
+        for b in bytes.chunks_exact_mut(ts) {
+            for &f in fields {
+                b[f + 1] &= 0xBF;
+            }
+        }
+        assert_dequantize_matches(ty, &bytes);
+    }
+}
+
+#[test]
+fn q8_k_is_read_but_not_produced() {
+    let c = super::codec(GgmlType::Q8_K).expect("Q8_K codec");
+    assert!(
+        c.quantize.is_none(),
+        "ggml_quantize_chunk does not produce Q8_K"
+    );
+    // d = 0.25 as f32, qs = -128..=127, bsums unused by dequantization: each element is d * qs.
+    let mut block = 0.25f32.to_le_bytes().to_vec();
+    block.extend((0..256).map(|i| (i as i32 - 128) as i8 as u8));
+    block.extend([0u8; 32]);
+    let got = dequantize(GgmlType::Q8_K, &block);
+    for (i, &v) in got.iter().enumerate() {
+        assert_eq!(v, 0.25 * (i as f32 - 128.0), "element {i}");
+    }
+}
+
+#[test]
+fn round_trip_error_is_small() {
+    // Gaussian rows; the bound is the uniform-quantizer error step/sqrt(12) for a step of
+    // (sub-block range)/(levels), with the range taken as 6 sigma and a 1.5x margin, relative
+    // to sigma: 6 / levels / sqrt(12) * 1.5.
+    let mut rng = oracle::Rng::new(5);
+    let n = 4096;
+    let src: Vec<f32> = (0..4 * n).map(|_| rng.normal()).collect();
+    let w = oracle::test_imatrix(5, n);
+    for (ty, levels) in [
+        (GgmlType::Q2_K, 4.0),
+        (GgmlType::Q3_K, 8.0),
+        (GgmlType::Q4_K, 16.0),
+        (GgmlType::Q5_K, 32.0),
+        (GgmlType::Q6_K, 64.0),
+    ] {
+        let bound = 6.0 / levels / 12f64.sqrt() * 1.5;
+        for imatrix in [None, Some(&w[..])] {
+            let e = relative_rmse(ty, n, &src, imatrix);
+            eprintln!(
+                "{ty} imatrix={} rmse {e:.4} bound {bound:.4}",
+                imatrix.is_some()
+            );
+            assert!(
+                e < bound,
+                "{ty} imatrix={}: relative RMSE {e} >= {bound}",
+                imatrix.is_some()
+            );
+        }
+    }
+}
