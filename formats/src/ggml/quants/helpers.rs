@@ -22,10 +22,10 @@ pub fn nearest_int(fval: f32) -> i32 {
 /// and `i32::MIN` for NaN and values outside the `i32` range.
 #[inline]
 pub fn trunc_to_i32(v: f32) -> i32 {
-    if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
-        i32::MIN
-    } else {
+    if (-2147483648.0..2147483648.0).contains(&v) {
         v as i32
+    } else {
+        i32::MIN
     }
 }
 
@@ -563,24 +563,69 @@ pub(crate) mod oracle_check {
     }
 
     /// Rows of extreme inputs, each `n_per_row` long: ±1e4 magnitudes, all-equal rows of
-    /// either sign, an all-zero row, a large outlier among tiny values, and a ±1e4 ramp.
+    /// either sign, an all-zero row, a large outlier among tiny values, a ±1e4 ramp, rows of one
+    /// sign only, lone spikes in zeros, mostly-zero gaussians and values near fp16's smallest.
     pub(crate) fn extreme_rows(n_per_row: usize) -> Vec<f32> {
         let mut rng = oracle::Rng::new(77);
-        let mut v = Vec::with_capacity(7 * n_per_row);
-        v.extend((0..n_per_row).map(|j| {
+        let n = n_per_row;
+        let mut v = Vec::with_capacity(12 * n);
+        v.extend((0..n).map(|j| {
             if j % 3 == 0 {
                 -1e4
             } else {
                 1e4 * rng.uniform()
             }
         }));
-        v.extend(std::iter::repeat(3.7f32).take(n_per_row));
-        v.extend(std::iter::repeat(-2.0f32).take(n_per_row));
-        v.extend(std::iter::repeat(0.0f32).take(n_per_row));
-        v.extend((0..n_per_row).map(|j| if j == 5 { 3e4 } else { rng.normal() * 1e-3 }));
-        v.extend((0..n_per_row).map(|j| (j as f32 / n_per_row as f32 - 0.5) * 2e4));
-        v.extend((0..n_per_row).map(|j| if j % 2 == 0 { 1e4 } else { -1e4 }));
+        v.extend(std::iter::repeat_n(3.7f32, n));
+        v.extend(std::iter::repeat_n(-2.0f32, n));
+        v.extend(std::iter::repeat_n(0.0f32, n));
+        v.extend((0..n).map(|j| if j == 5 { 3e4 } else { rng.normal() * 1e-3 }));
+        v.extend((0..n).map(|j| (j as f32 / n as f32 - 0.5) * 2e4));
+        v.extend((0..n).map(|j| if j % 2 == 0 { 1e4 } else { -1e4 }));
+        v.extend((0..n).map(|_| rng.uniform() + 0.5));
+        v.extend((0..n).map(|_| -rng.uniform() - 0.1));
+        v.extend((0..n).map(|j| if j % 16 == 0 { 5.0 } else { 0.0 }));
+        v.extend((0..n).map(|_| {
+            if rng.uniform() < 0.7 {
+                0.0
+            } else {
+                rng.normal()
+            }
+        }));
+        v.extend((0..n).map(|_| rng.normal() * 1e-7));
         v
+    }
+
+    /// An importance vector with zeros: every fifth value and the first 64 (columns that
+    /// never fired during calibration).
+    pub(crate) fn sparse_imatrix(seed: u64, n: usize) -> Vec<f32> {
+        let mut w = oracle::test_imatrix(seed, n);
+        for (j, x) in w.iter_mut().enumerate() {
+            if j % 5 == 0 || j < 64 {
+                *x = 0.0;
+            }
+        }
+        w
+    }
+
+    /// Runs `ty`'s codec directly (no validation in front of it) on a row holding NaN or
+    /// ±infinity, with and without importance weights: it must not panic. llama.cpp refuses
+    /// such rows after quantizing them, so there are no bytes to compare.
+    pub(crate) fn assert_non_finite_input_is_handled(ty: GgmlType, n_per_row: usize) {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut src = oracle::test_rows(3, 1, 256);
+            src.truncate(n_per_row);
+            src[n_per_row / 2] = bad;
+            let w = oracle::test_imatrix(3, n_per_row);
+            let c = ggml::codec(ty).expect("codec");
+            let q = c.quantize.expect("quantizer");
+            for imatrix in [None, Some(&w[..])] {
+                let mut bytes = vec![0u8; n_per_row / ty.block_size() * ty.type_size()];
+                q(&src, &mut bytes, n_per_row, imatrix);
+                let mut back = vec![0f32; n_per_row];
+                (c.dequantize)(&bytes, &mut back);
+            }
+        }
     }
 }
 

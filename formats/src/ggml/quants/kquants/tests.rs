@@ -2,7 +2,8 @@
 //! mathematics (round-trip error, hand-built blocks).
 
 use crate::ggml::quants::helpers::oracle_check::{
-    assert_dequantize_matches, assert_matches, dequantize, extreme_rows, relative_rmse,
+    assert_dequantize_matches, assert_matches, assert_non_finite_input_is_handled, dequantize,
+    extreme_rows, relative_rmse, sparse_imatrix,
 };
 use crate::ggml::GgmlType;
 use crate::oracle;
@@ -23,6 +24,7 @@ fn check_against_oracle(ty: GgmlType) {
         let src = extreme_rows(n);
         assert_matches(ty, n, &src, None);
         assert_matches(ty, n, &src, Some(&oracle::test_imatrix(9, n)));
+        assert_matches(ty, n, &src, Some(&sparse_imatrix(9, n)));
     }
 }
 
@@ -83,7 +85,7 @@ fn q8_k_is_read_but_not_produced() {
     );
     // d = 0.25 as f32, qs = -128..=127, bsums unused by dequantization: each element is d * qs.
     let mut block = 0.25f32.to_le_bytes().to_vec();
-    block.extend((0..256).map(|i| (i as i32 - 128) as i8 as u8));
+    block.extend((0..256).map(|i: i32| (i - 128) as i8 as u8));
     block.extend([0u8; 32]);
     let got = dequantize(GgmlType::Q8_K, &block);
     for (i, &v) in got.iter().enumerate() {
@@ -120,5 +122,18 @@ fn round_trip_error_is_small() {
                 imatrix.is_some()
             );
         }
+    }
+}
+
+#[test]
+fn non_finite_input_does_not_panic() {
+    for ty in [
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ] {
+        assert_non_finite_input_is_handled(ty, 256);
     }
 }

@@ -2,7 +2,8 @@
 //! mathematics (round-trip error, hand-built blocks).
 
 use crate::ggml::quants::helpers::oracle_check::{
-    assert_dequantize_matches, assert_matches, dequantize, extreme_rows, relative_rmse,
+    assert_dequantize_matches, assert_matches, assert_non_finite_input_is_handled, dequantize,
+    extreme_rows, relative_rmse, sparse_imatrix,
 };
 use crate::ggml::GgmlType;
 use crate::oracle;
@@ -32,6 +33,7 @@ fn check_against_oracle(ty: GgmlType) {
         let src = extreme_rows(n);
         assert_matches(ty, n, &src, None);
         assert_matches(ty, n, &src, Some(&oracle::test_imatrix(9, n)));
+        assert_matches(ty, n, &src, Some(&sparse_imatrix(9, n)));
     }
 }
 
@@ -140,5 +142,18 @@ fn round_trip_error_is_small() {
                 imatrix.is_some()
             );
         }
+    }
+}
+
+#[test]
+fn non_finite_input_does_not_panic() {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+    ] {
+        assert_non_finite_input_is_handled(ty, 64);
     }
 }
