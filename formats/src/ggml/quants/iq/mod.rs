@@ -1,0 +1,44 @@
+//! The IQ ("importance") quant types: grid-based IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S,
+//! IQ3_XXS and IQ3_S, and the non-linear IQ4_NL and IQ4_XS.
+//!
+//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL and IQ4_XS also
+//! quantize exactly as `ggml_quantize_chunk` does; the grid types' quantizers need llama.cpp's
+//! grid-neighbour search and are not provided yet.
+
+mod grids;
+mod iq1_m;
+mod iq1_s;
+mod iq2_s;
+mod iq2_xs;
+mod iq2_xxs;
+mod iq3_s;
+mod iq3_xxs;
+mod iq4_nl;
+mod iq4_xs;
+mod nonlinear;
+mod tables;
+
+#[cfg(test)]
+mod tests;
+
+use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
+use crate::ggml::types::GgmlType;
+
+pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
+    let (dequantize, quantize): (DequantizeFn, Option<QuantizeFn>) = match ty {
+        GgmlType::IQ2_XXS => (iq2_xxs::dequantize, None),
+        GgmlType::IQ2_XS => (iq2_xs::dequantize, None),
+        GgmlType::IQ2_S => (iq2_s::dequantize, None),
+        GgmlType::IQ3_XXS => (iq3_xxs::dequantize, None),
+        GgmlType::IQ3_S => (iq3_s::dequantize, None),
+        GgmlType::IQ1_S => (iq1_s::dequantize, None),
+        GgmlType::IQ1_M => (iq1_m::dequantize, None),
+        GgmlType::IQ4_NL => (iq4_nl::dequantize, Some(iq4_nl::quantize)),
+        GgmlType::IQ4_XS => (iq4_xs::dequantize, Some(iq4_xs::quantize)),
+        _ => return None,
+    };
+    Some(Codec {
+        dequantize,
+        quantize,
+    })
+}
