@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod ggml;
+pub mod safetensors;
 pub mod gguf;
 pub mod imatrix;
 #[cfg(test)]
