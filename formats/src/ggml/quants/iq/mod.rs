@@ -24,6 +24,8 @@ mod tests;
 use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
 use crate::ggml::types::GgmlType;
 
+/// The codec of `ty` if it is an IQ type: dequantization for all of them, quantization for
+/// IQ4_NL and IQ4_XS.
 pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
     let (dequantize, quantize): (DequantizeFn, Option<QuantizeFn>) = match ty {
         GgmlType::IQ2_XXS => (iq2_xxs::dequantize, None),
