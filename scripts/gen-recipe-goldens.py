@@ -192,6 +192,48 @@ def moe(name: str, n_layer: int, n_head: int, n_head_kv: int, n_expert: int, *, 
     return m
 
 
+def glm5_next() -> Model:
+    """glm5-next: its own never-quantized names and the Q8_0 floor for attn_q_a/attn_q_b/nextn.eh_proj."""
+    m = moe("glm5-next", 8, 8, 8, 16)
+    m.arch = "glm5-next"
+    m.kvs = [(k.replace("llama.", "glm5-next."), typ, v) for k, typ, v in m.kvs]
+    for key, typ, v in [
+        ("attention.key_length_mla", "u32", 64), ("attention.value_length_mla", "u32", 64),
+        ("attention.q_lora_rank", "u32", 64), ("attention.kv_lora_rank", "u32", 64),
+        ("ssm.conv_kernel", "u32", 4), ("kda.head_dim", "u32", 32),
+        ("expert_feed_forward_length", "u32", 512), ("expert_shared_count", "u32", 1),
+        ("attention.indexer.head_count", "u32", 4), ("attention.indexer.key_length", "u32", 64),
+        ("attention.indexer.top_k", "u32", 64), ("attention.indexer.kpool", "u32", 4),
+        ("hyper_connection.count", "u32", 4), ("hyper_connection.sinkhorn_iterations", "u32", 20),
+        ("hyper_connection.epsilon", "f32", 1e-6),
+    ]:
+        m.kv("{arch}." + key, typ, v)
+    for i in (0, 7):
+        p = f"blk.{i}."
+        for n in ("attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_k_b", "attn_v_b", "attn_kv_b",
+                  "hc_attn_fn", "indexer.proj", "indexer.attn_k", "ssm_beta", "nextn.eh_proj"):
+            m.t(p + n + ".weight", [256, ROWS])
+    return m
+
+
+def bailingmoe3() -> Model:
+    """bailingmoe3: under MXFP4_MOE only its expert FFNs become MXFP4, not its 3-D MLA tensors."""
+    m = moe("bailingmoe3", 4, 8, 8, 8)
+    m.arch = "bailingmoe3"
+    m.kvs = [(k.replace("llama.", "bailingmoe3."), typ, v) for k, typ, v in m.kvs]
+    for key, typ, v in [
+        ("attention.key_length_mla", "u32", 64), ("attention.value_length_mla", "u32", 64),
+        ("attention.kv_lora_rank", "u32", 64), ("ssm.conv_kernel", "u32", 4),
+        ("kda.head_dim", "u32", 32), ("kda.gate_lower_bound", "f32", -5.0),
+        ("expert_feed_forward_length", "u32", 512), ("expert_shared_count", "u32", 1),
+        ("leading_dense_block_count", "u32", 1), ("expert_gating_func", "u32", 2),
+    ]:
+        m.kv("{arch}." + key, typ, v)
+    for i in range(4):
+        m.t(f"blk.{i}.attn_k_b.weight", [256, ROWS, 8]).t(f"blk.{i}.attn_v_b.weight", [256, ROWS, 8])
+    return m
+
+
 def falcon() -> Model:
     m = Model("falcon", "falcon")
     m.kv("{arch}.context_length", "u32", 256).kv("{arch}.embedding_length", "u32", 256)
@@ -456,7 +498,9 @@ def models() -> list[Model]:
         llama_like("llama-mha", "llama", 12, 4, 4),
         llama_like("llama-tied-gqa2", "llama", 8, 8, 4, tied=True),
         moe("moe8", 8, 8, 2, 8),
-        moe("moe16-shexp", 6, 4, 4, 16, shared=True),
+        moe("moe16-shexp", 6, 4, 4, 16, shared=True, extra=[("blk.0.attn_k_b.weight", [256, ROWS, 8])]),
+        glm5_next(),
+        bailingmoe3(),
         moe("moe8-nolayer", 4, 8, 2, 8, extra=[("ffn_down_exps.weight", [512, ROWS, 8])]),
         moe("moe8-badlayer", 4, 8, 2, 8, extra=[("blk.9.ffn_up_exps.weight", [256, ROWS, 8])]),
         llama_like("llama-70b", "llama", 80, 8, 1),
