@@ -22,11 +22,70 @@ pub fn nearest_int(fval: f32) -> i32 {
 /// and `i32::MIN` for NaN and values outside the `i32` range.
 #[inline]
 pub fn trunc_to_i32(v: f32) -> i32 {
-    if (-2147483648.0..2147483648.0).contains(&v) {
-        v as i32
+    // `as` saturates: values below the range already give `i32::MIN`; NaN and values at or
+    // above 2^31 are mapped to it here. Written as a select so that loops vectorize.
+    let r = v as i32;
+    if v < 2147483648.0 {
+        r
     } else {
         i32::MIN
     }
+}
+
+/// Truncation toward zero for |v| < 2^22, with float arithmetic only (so loops of it
+/// vectorize); meaningless for larger values and NaN.
+#[inline(always)]
+fn trunc_small(v: f32) -> i32 {
+    let r = nearest_int(v);
+    let rf = r as f32;
+    if v >= 0.0 {
+        r - (rf > v) as i32
+    } else {
+        r + (rf < v) as i32
+    }
+}
+
+/// Below this magnitude [`trunc_small`] is exact.
+const SMALL: f32 = 4194303.0;
+
+/// [`trunc_to_i32`] of every value: C's `(int)v` as x86-64 computes it. Takes a vectorizable
+/// path when every value is below 2^22 in magnitude and the exact scalar one otherwise.
+#[inline(always)]
+pub fn trunc_all<const N: usize>(v: &[f32; N]) -> [i32; N] {
+    let mut out = [0i32; N];
+    let mut small = true;
+    for (o, &x) in out.iter_mut().zip(v) {
+        small &= x.abs() < SMALL;
+        *o = trunc_small(x);
+    }
+    if !small {
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o = trunc_to_i32(x);
+        }
+    }
+    out
+}
+
+/// C's `(int)roundf(v)` (round half away from zero, then the x86-64 conversion) of every
+/// value, with a vectorizable path when every value is below 2^22 in magnitude.
+#[inline(always)]
+pub fn round_all<const N: usize>(v: &[f32; N]) -> [i32; N] {
+    let mut out = [0i32; N];
+    let mut small = true;
+    for (o, &x) in out.iter_mut().zip(v) {
+        small &= x.abs() < SMALL;
+        let t = trunc_small(x);
+        // x - t is exact (Sterbenz), so this is the distance to the truncated value.
+        let away = (x - t as f32).abs() >= 0.5;
+        let step = if x < 0.0 { -1 } else { 1 };
+        *o = if away { t + step } else { t };
+    }
+    if !small {
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o = trunc_to_i32(x.round());
+        }
+    }
+    out
 }
 
 /// Calls `f` on each row of `src` (`n_per_row` values) together with its `row_bytes`-byte
@@ -48,6 +107,10 @@ pub fn for_each_row(
         f(x, y);
     }
 }
+
+/// Longest group whose scratch the scale searches keep on the stack (ggml's groups have 16 or
+/// 32 elements; longer ones use the heap).
+const MAX_GROUP: usize = 64;
 
 /// The weight `make_qx_quants` gives element `x` when it has no importance weights.
 #[inline]
@@ -74,7 +137,25 @@ pub fn make_qx_quants(
     rmse_type: i32,
     qw: Option<&[f32]>,
 ) -> f32 {
-    let n = x.len();
+    match x.len() {
+        16 => qx_quants::<16>(nmax, x, l, rmse_type, qw),
+        32 => qx_quants::<32>(nmax, x, l, rmse_type, qw),
+        _ => qx_quants::<0>(nmax, x, l, rmse_type, qw),
+    }
+}
+
+/// The body of [`make_qx_quants`] for groups of `N` elements (`N` = 0: any length), so that
+/// the group sizes ggml uses get loops of constant length.
+#[inline(always)]
+fn qx_quants<const N: usize>(
+    nmax: i32,
+    x: &[f32],
+    l: &mut [i8],
+    rmse_type: i32,
+    qw: Option<&[f32]>,
+) -> f32 {
+    let n = if N == 0 { x.len() } else { N };
+    let x = &x[..n];
     let l = &mut l[..n];
     let qw = qw.map(|w| &w[..n]);
     let mut max = 0.0f32;
@@ -104,19 +185,34 @@ pub fn make_qx_quants(
     } else {
         (rmse_type, false)
     };
-    let weight = |i: usize, xi: f32| match qw {
-        Some(w) => w[i],
-        None => qx_weight(rmse_type, xi),
+    // Per-element weights w, products w*x and the current levels, on the stack for every
+    // group size ggml uses.
+    let mut stack = ([0.0f32; MAX_GROUP], [0.0f32; MAX_GROUP], [0i8; MAX_GROUP]);
+    let mut heap;
+    let (w, wx, lev): (&mut [f32], &mut [f32], &mut [i8]) = if n <= MAX_GROUP {
+        (&mut stack.0[..n], &mut stack.1[..n], &mut stack.2[..n])
+    } else {
+        heap = (vec![0.0f32; n], vec![0.0f32; n], vec![0i8; n]);
+        (&mut heap.0[..], &mut heap.1[..], &mut heap.2[..])
     };
+    for (i, ((wi, wxi), &xi)) in w.iter_mut().zip(wx.iter_mut()).zip(x).enumerate() {
+        *wi = match qw {
+            Some(q) => q[i],
+            None => qx_weight(rmse_type, xi),
+        };
+        *wxi = *wi * xi;
+    }
+    let clamp = |v: i32| (nmax - 1).min(v).max(-nmax);
     let mut sumlx = 0.0f32;
     let mut suml2 = 0.0f32;
-    for (i, (li, &xi)) in l.iter_mut().zip(x).enumerate() {
-        let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
+    for ((((li, lv), &xi), &wi), &wxi) in l.iter_mut().zip(lev.iter_mut()).zip(x).zip(&*w).zip(&*wx)
+    {
+        let q = clamp(nearest_int(iscale * xi));
+        *lv = q as i8;
         *li = (q + nmax) as i8;
-        let w = weight(i, xi);
         let qf = q as f32;
-        sumlx += w * xi * qf;
-        suml2 += w * qf * qf;
+        sumlx += wxi * qf;
+        suml2 += wi * qf * qf;
     }
     let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
     if return_early {
@@ -126,25 +222,33 @@ pub fn make_qx_quants(
             1.0 / iscale
         };
     }
+    // A step whose levels equal the previous step's has the same sums: the C would either
+    // reject it again or accept it again with the same levels and scale, so it is skipped.
     let mut best = scale * sumlx;
     for is in -9i32..=9 {
         if is == 0 {
             continue;
         }
         iscale = -(nmaxf + 0.1 * is as f32) / max;
+        let mut changed = false;
+        for (lv, &xi) in lev.iter_mut().zip(x) {
+            let q = clamp(nearest_int(iscale * xi)) as i8;
+            changed |= q != *lv;
+            *lv = q;
+        }
+        if !changed {
+            continue;
+        }
         sumlx = 0.0;
         suml2 = 0.0;
-        for (i, &xi) in x.iter().enumerate() {
-            let q = (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax);
-            let w = weight(i, xi);
-            let qf = q as f32;
-            sumlx += w * xi * qf;
-            suml2 += w * qf * qf;
+        for ((&lv, &wi), &wxi) in lev.iter().zip(&*w).zip(&*wx) {
+            let qf = lv as f32;
+            sumlx += wxi * qf;
+            suml2 += wi * qf * qf;
         }
         if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (li, &xi) in l.iter_mut().zip(x) {
-                let q = nearest_int(iscale * xi);
-                *li = (nmax + (nmax - 1).min(q).max(-nmax)) as i8;
+            for (li, &lv) in l.iter_mut().zip(&*lev) {
+                *li = (lv as i32 + nmax) as i8;
             }
             scale = sumlx / suml2;
             best = scale * sumlx;
@@ -224,47 +328,57 @@ pub fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8], do_rmse: bool) -> f32 
     1.0 / iscale
 }
 
-/// Per-element weights of [`make_qkx3_quants`]: the given ones, or `x²`.
-#[derive(Clone, Copy)]
-enum Weights<'a> {
-    Given(&'a [f32]),
-    Square,
-}
-
-impl Weights<'_> {
-    #[inline]
-    fn at(self, i: usize, x: f32) -> f32 {
-        match self {
-            Weights::Given(w) => w[i],
-            Weights::Square => x * x,
-        }
-    }
-}
-
 /// Asymmetric (scale and min) quantization to `0..=nmax` with a weighted scale search.
 ///
-/// Shared body of `make_qkx2_quants` and `make_qkx3_quants`; `le_test` selects the latter's
-/// `max <= min` degenerate test instead of `max == min`.
+/// Shared body of `make_qkx2_quants` and `make_qkx3_quants` for groups of `N` elements (`N` =
+/// 0: any length): `weights` are the element weights (`x²` when `None`), `MAD` selects absolute
+/// instead of squared error, and `le_test` selects the latter's `max <= min` degenerate test
+/// instead of `max == min`.
+///
+/// Two shortcuts leave the result bit-identical to the C: a search step whose levels equal the
+/// previous step's has the same sums and error, so it cannot beat the best (the C would reject
+/// it too); and when no weight is negative, the error sum never decreases as terms are added,
+/// so it stops as soon as it reaches the best error.
 #[allow(clippy::too_many_arguments)]
-fn make_qkx_quants(
+#[inline(always)]
+fn make_qkx_quants<const N: usize, const MAD: bool>(
     nmax: i32,
     x: &[f32],
-    weights: Weights<'_>,
+    weights: Option<&[f32]>,
     l: &mut [u8],
     laux: &mut [u8],
     rmin: f32,
     rdelta: f32,
     nstep: i32,
-    use_mad: bool,
     le_test: bool,
 ) -> (f32, f32) {
-    let n = x.len();
+    let n = if N == 0 { x.len() } else { N };
+    let x = &x[..n];
     let l = &mut l[..n];
     let laux = &mut laux[..n];
+    let mut stack = [0.0f32; MAX_GROUP];
+    let mut heap;
+    let w: &mut [f32] = if n <= MAX_GROUP {
+        &mut stack[..n]
+    } else {
+        heap = vec![0.0f32; n];
+        &mut heap[..]
+    };
+    match weights {
+        Some(given) => w.copy_from_slice(&given[..n]),
+        None => {
+            for (wi, &xi) in w.iter_mut().zip(x) {
+                *wi = xi * xi;
+            }
+        }
+    }
+    let w = &*w;
+    let weight = |i: usize, _: f32| w[i];
     let mut min = x[0];
     let mut max = x[0];
-    let mut sum_w = weights.at(0, x[0]);
+    let mut sum_w = weight(0, x[0]);
     let mut sum_x = sum_w * x[0];
+    let mut monotone = !(sum_w < 0.0);
     for (i, &xi) in x.iter().enumerate().skip(1) {
         if xi < min {
             min = xi;
@@ -272,7 +386,8 @@ fn make_qkx_quants(
         if xi > max {
             max = xi;
         }
-        let w = weights.at(i, xi);
+        let w = weight(i, xi);
+        monotone &= !(w < 0.0);
         sum_w += w;
         sum_x += w * xi;
     }
@@ -284,6 +399,7 @@ fn make_qkx_quants(
         l.fill(0);
         return (0.0, -min);
     }
+    let err = |diff: f32| if MAD { diff.abs() } else { diff * diff };
     let nmaxf = nmax as f32;
     let mut iscale = nmaxf / (max - min);
     let mut scale = 1.0 / iscale;
@@ -291,26 +407,31 @@ fn make_qkx_quants(
     for (i, (li, &xi)) in l.iter_mut().zip(x).enumerate() {
         let q = nearest_int(iscale * (xi - min));
         *li = nmax.min(q).max(0) as u8;
-        let mut diff = scale * *li as f32 + min - xi;
-        diff = if use_mad { diff.abs() } else { diff * diff };
-        best_error += weights.at(i, xi) * diff;
+        best_error += weight(i, xi) * err(scale * *li as f32 + min - xi);
     }
     if nstep < 1 {
         return (scale, -min);
     }
     for is in 0..=nstep {
         iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+        let mut changed = is == 0;
+        for (la, &xi) in laux.iter_mut().zip(x.iter()) {
+            let q = nmax.min(nearest_int(iscale * (xi - min))).max(0) as u8;
+            changed |= q != *la;
+            *la = q;
+        }
+        if !changed {
+            continue;
+        }
         let mut sum_l = 0.0f32;
         let mut sum_l2 = 0.0f32;
         let mut sum_xl = 0.0f32;
-        for (i, (la, &xi)) in laux.iter_mut().zip(x).enumerate() {
-            let q = nmax.min(nearest_int(iscale * (xi - min))).max(0);
-            *la = q as u8;
-            let w = weights.at(i, xi);
-            let qf = q as f32;
-            sum_l += w * qf;
-            sum_l2 += w * qf * qf;
-            sum_xl += w * qf * xi;
+        for (i, (&la, &xi)) in laux.iter().zip(x).enumerate() {
+            let q = la as f32;
+            let wq = weight(i, xi) * q;
+            sum_l += wq;
+            sum_l2 += wq * q;
+            sum_xl += wq * xi;
         }
         let d = sum_w * sum_l2 - sum_l * sum_l;
         if d > 0.0 {
@@ -321,12 +442,15 @@ fn make_qkx_quants(
                 this_scale = sum_xl / sum_l2;
             }
             let mut cur_error = 0.0f32;
+            let mut beaten = true;
             for (i, (&la, &xi)) in laux.iter().zip(x).enumerate() {
-                let mut diff = this_scale * la as f32 + this_min - xi;
-                diff = if use_mad { diff.abs() } else { diff * diff };
-                cur_error += weights.at(i, xi) * diff;
+                cur_error += weight(i, xi) * err(this_scale * la as f32 + this_min - xi);
+                if monotone && cur_error >= best_error {
+                    beaten = false;
+                    break;
+                }
             }
-            if cur_error < best_error {
+            if beaten && cur_error < best_error {
                 l.copy_from_slice(laux);
                 best_error = cur_error;
                 scale = this_scale;
@@ -335,6 +459,42 @@ fn make_qkx_quants(
         }
     }
     (scale, -min)
+}
+
+/// Picks the [`make_qkx_quants`] instance for the group length and error kind.
+#[allow(clippy::too_many_arguments)]
+fn make_qkx_dispatch(
+    nmax: i32,
+    x: &[f32],
+    weights: Option<&[f32]>,
+    l: &mut [u8],
+    laux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+    le_test: bool,
+) -> (f32, f32) {
+    match (x.len(), use_mad) {
+        (16, false) => {
+            make_qkx_quants::<16, false>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+        (16, true) => {
+            make_qkx_quants::<16, true>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+        (32, false) => {
+            make_qkx_quants::<32, false>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+        (32, true) => {
+            make_qkx_quants::<32, true>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+        (_, false) => {
+            make_qkx_quants::<0, false>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+        (_, true) => {
+            make_qkx_quants::<0, true>(nmax, x, weights, l, laux, rmin, rdelta, nstep, le_test)
+        }
+    }
 }
 
 /// Asymmetric quantization of `x` to levels `0..=nmax` with weights (`make_qkx2_quants`).
@@ -355,10 +515,10 @@ pub fn make_qkx2_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    make_qkx_quants(
+    make_qkx_dispatch(
         nmax,
         x,
-        Weights::Given(weights),
+        Some(weights),
         l,
         laux,
         rmin,
@@ -384,8 +544,9 @@ pub fn make_qkx3_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    let w = weights.map_or(Weights::Square, Weights::Given);
-    make_qkx_quants(nmax, x, w, l, laux, rmin, rdelta, nstep, use_mad, true)
+    make_qkx_dispatch(
+        nmax, x, weights, l, laux, rmin, rdelta, nstep, use_mad, true,
+    )
 }
 
 /// Quantization of non-negative values (super-block scales) to `0..=nmax` with importance
@@ -660,6 +821,35 @@ mod tests {
         assert_eq!(trunc_to_i32(3e9), i32::MIN);
         assert_eq!(trunc_to_i32(-3e9), i32::MIN);
         assert_eq!(trunc_to_i32(-2147483648.0), i32::MIN);
+    }
+
+    #[test]
+    fn trunc_all_and_round_all_match_scalar_conversions() {
+        let mut rng = crate::oracle::Rng::new(21);
+        let mut v = [0.0f32; 64];
+        for round in 0..200 {
+            let scale = [1.0f32, 0.5, 17.0, 1e3, 4e6, 5e6, 3e9][round % 7];
+            for x in v.iter_mut() {
+                *x = (rng.uniform() - 0.5) * scale;
+            }
+            // Exact halves, integers and the 2^22 boundary.
+            v[0] = 2.5;
+            v[1] = -2.5;
+            v[2] = 0.49999997;
+            v[3] = -3.0;
+            v[4] = 4194303.5;
+            v[5] = -0.0;
+            if round == 199 {
+                v[6] = f32::NAN;
+                v[7] = f32::INFINITY;
+            }
+            let t = trunc_all(&v);
+            let r = round_all(&v);
+            for i in 0..64 {
+                assert_eq!(t[i], trunc_to_i32(v[i]), "trunc {}", v[i]);
+                assert_eq!(r[i], trunc_to_i32(v[i].round()), "round {}", v[i]);
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::weights::{block_weights, row_sigma2};
 use super::QK;
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::{for_each_row, make_qx_quants, trunc_to_i32};
+use crate::ggml::quants::helpers::{for_each_row, make_qx_quants, trunc_all};
 
 /// Bytes per block.
 const BYTES: usize = 18;
@@ -48,10 +48,15 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     fp::write_f16(&mut y[0..2], d);
-    let (lo, hi) = x.split_at(QK / 2);
-    for ((q, &x0), &x1) in y[2..BYTES].iter_mut().zip(lo).zip(hi) {
-        let xi0 = 15.min(trunc_to_i32(x0 * id + 8.5) as i8 as i32) as u8;
-        let xi1 = 15.min(trunc_to_i32(x1 * id + 8.5) as i8 as i32) as u8;
+    let mut v = [0.0f32; QK];
+    for (vi, &xi) in v.iter_mut().zip(x) {
+        *vi = xi * id + 8.5;
+    }
+    let t = trunc_all(&v);
+    let (lo, hi) = t.split_at(QK / 2);
+    for ((q, &t0), &t1) in y[2..BYTES].iter_mut().zip(lo).zip(hi) {
+        let xi0 = 15.min(t0 as i8 as i32) as u8;
+        let xi1 = 15.min(t1 as i8 as i32) as u8;
         *q = xi0 | (xi1 << 4);
     }
 }

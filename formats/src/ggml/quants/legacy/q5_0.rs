@@ -4,7 +4,7 @@
 use super::weights::{block_weights, row_sigma2};
 use super::QK;
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::{for_each_row, make_qx_quants, trunc_to_i32};
+use crate::ggml::quants::helpers::{for_each_row, make_qx_quants, trunc_all};
 
 /// Bytes per block.
 const BYTES: usize = 22;
@@ -67,10 +67,12 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     fp::write_f16(&mut y[0..2], d);
-    pack5(
-        |j| 31.min(trunc_to_i32(x[j] * id + 16.5) as i8 as i32) as u8,
-        &mut y[2..],
-    );
+    let mut v = [0.0f32; QK];
+    for (vi, &xi) in v.iter_mut().zip(x) {
+        *vi = xi * id + 16.5;
+    }
+    let t = trunc_all(&v);
+    pack5(|j| 31.min(t[j] as i8 as i32) as u8, &mut y[2..]);
 }
 
 /// `quantize_row_q5_0_impl` with importance weights `qw` (one per column).

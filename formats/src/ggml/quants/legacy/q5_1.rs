@@ -5,7 +5,7 @@ use super::q5_0::pack5;
 use super::weights::{block_weights, row_sigma2};
 use super::QK;
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::{for_each_row, make_qkx3_quants, trunc_to_i32};
+use crate::ggml::quants::helpers::{for_each_row, make_qkx3_quants, trunc_all};
 
 /// Bytes per block.
 const BYTES: usize = 24;
@@ -59,7 +59,12 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     fp::write_f16(&mut y[0..2], d);
     fp::write_f16(&mut y[2..4], min);
-    pack5(|j| trunc_to_i32((x[j] - min) * id + 0.5) as u8, &mut y[4..]);
+    let mut v = [0.0f32; QK];
+    for (vi, &xi) in v.iter_mut().zip(x) {
+        *vi = (xi - min) * id + 0.5;
+    }
+    let t = trunc_all(&v);
+    pack5(|j| t[j] as u8, &mut y[4..]);
 }
 
 /// `quantize_row_q5_1_impl` with importance weights `qw` (one per column).

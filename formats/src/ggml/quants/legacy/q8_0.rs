@@ -2,7 +2,7 @@
 
 use super::QK;
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::trunc_to_i32;
+use crate::ggml::quants::helpers::round_all;
 
 /// Bytes per block.
 const BYTES: usize = 34;
@@ -28,8 +28,12 @@ pub(super) fn quantize(src: &[f32], dst: &mut [u8], _n_per_row: usize, _imatrix:
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         fp::write_f16(&mut y[0..2], d);
-        for (q, &v) in y[2..BYTES].iter_mut().zip(x) {
-            *q = trunc_to_i32((v * id).round()) as i8 as u8;
+        let mut v = [0.0f32; QK];
+        for (vi, &xi) in v.iter_mut().zip(x) {
+            *vi = xi * id;
+        }
+        for (q, r) in y[2..BYTES].iter_mut().zip(round_all(&v)) {
+            *q = r as i8 as u8;
         }
     }
 }
