@@ -384,7 +384,12 @@ class Runner:
             fail = [FAIL.search(l) for l in log.splitlines()]
             fail = [f.group(1) for f in fail if f]
             offending = re.search(r"offending tensor: (\S+)", log)
-            rec["error"] = fail[0] if fail else f"exit status {proc.returncode} (abort)"
+            if fail:
+                rec["error"] = fail[0]
+            else:
+                rec["error"] = f"exit status {proc.returncode} (abort)"
+                why = [l for l in log.splitlines() if "GGML_ASSERT" in l or "GGML_ABORT" in l or "fatal error" in l]
+                rec["abort"] = why[0].split(": ", 1)[-1] if why else None
             rec["error_tensor"] = offending.group(1) if offending else None
             return rec
         if "--dry-run" in args:
@@ -483,6 +488,17 @@ def cases(model: Model) -> list[tuple[list[str], dict]]:
             (dry("Q4_K_M", "--tensor-type", "ffn_.*_exps=q2_k"), {}),
             (dry("MXFP4_MOE", "--pure"), {}),
         ]
+    if name == "odd-types":
+        out = [
+            (dry("Q4_K_M"), {}),
+            (dry("Q4_K_M", "--tensor-type", "attn_q=q8_K"), {}),
+            (["--allow-requantize", "MODEL", "OUT", "Q4_K_M"], {}),
+            (["MODEL", "OUT", "Q4_K_M"], {}),
+            (["--allow-requantize", "--tensor-type", "ids=i32", "MODEL", "OUT", "Q4_K_M"], {}),
+            (["--allow-requantize", "--tensor-type", "attn_q=q8_K", "MODEL", "OUT", "Q4_K_M"], {}),
+        ]
+    if name == "odd-widths":
+        out.append((["--output-tensor-type", "q4_k", "MODEL", "OUT", "Q4_K_M"], {}))
     if name == "requant":
         out += [
             (["MODEL", "OUT", "Q4_K_M"], {}),
@@ -490,6 +506,14 @@ def cases(model: Model) -> list[tuple[list[str], dict]]:
             (["--allow-requantize", "MODEL", "OUT", "Q4_K_M"], {}),
         ]
     return out
+
+
+def odd_types() -> Model:
+    """Source types llama-quantize cannot convert from: I32 (no conversion) and Q8_K (no dequantization)."""
+    m = llama_like("odd-types", "llama", 2, 8, 2)
+    m.t("blk.0.ids.weight", [256, ROWS], T.I32)
+    m.t("blk.1.q8k.weight", [256, ROWS], T.Q8_K)
+    return m
 
 
 def models() -> list[Model]:
@@ -511,6 +535,7 @@ def models() -> list[Model]:
         odd_names(),
         clip(),
         requant(),
+        odd_types(),
     ]
 
 

@@ -158,9 +158,10 @@ pub enum ConversionError {
         ty: GgmlType,
     },
     /// The rows are not a whole number of blocks of the target type. Only reachable through
-    /// `--output-tensor-type` / `--token-embedding-type`, which skip the shape fallback;
-    /// llama.cpp aborts (`ggml_row_size` assertion).
-    #[error("tensor {tensor}: {ncols} columns are not a whole number of {ty} blocks; llama.cpp aborts here")]
+    /// `--output-tensor-type` / `--token-embedding-type`, which skip the shape fallback.
+    /// llama.cpp's release build does not check this (its `assert`s are compiled out), quantizes
+    /// truncated rows and then fails with "quantized data validation failed".
+    #[error("tensor {tensor}: {ncols} columns are not a whole number of {ty} blocks (llama-quantize fails with \"quantized data validation failed\")")]
     RowNotBlockAligned {
         /// The tensor.
         tensor: String,
