@@ -1,0 +1,66 @@
+//! Command-line interface: argument definitions and dispatch.
+
+mod inspect_gguf;
+mod inspect_hf;
+mod progress;
+mod quantize;
+mod report;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// qforge: quantize and convert LLM checkpoints (GGUF, safetensors) in one fast binary.
+#[derive(Debug, Parser)]
+#[command(name = "qforge", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long = "threads", global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Quantize a GGUF model, as llama-quantize does, byte for byte.
+    Quantize(quantize::QuantizeArgs),
+    /// Describe a model file: GGUF (or split set), safetensors file, or Hugging Face checkpoint.
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `qforge inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Model to describe.
+    pub path: std::path::PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let threads = cli.threads.filter(|n| *n > 0);
+    match cli.command {
+        Command::Quantize(a) => quantize::run(a, threads),
+        Command::Inspect(a) => inspect(&a.path, a.json),
+    }
+}
+
+/// Dispatches `inspect` on the kind of file: GGUF by its magic, safetensors otherwise.
+fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let is_gguf = path.is_file()
+        && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && &magic == b"GGUF";
+    if is_gguf {
+        inspect_gguf::inspect(path, json)
+    } else if path.exists() {
+        inspect_hf::inspect(path, json)
+    } else {
+        anyhow::bail!("{}: no such file or directory", path.display())
+    }
+}

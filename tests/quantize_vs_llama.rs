@@ -1,0 +1,193 @@
+//! Differential suite: `qforge quantize` against the pinned `llama-quantize` on the same input
+//! and flags; the output files must be byte-identical. Inputs are the f16 fixture model and
+//! variants made from it by llama.cpp itself (f32, bf16, a Q8_0 file to requantize, a split set),
+//! and importance matrices made by the pinned `llama-imatrix`.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Inputs shared by the tests, made once per test binary.
+struct Inputs {
+    dir: PathBuf,
+    oracle: PathBuf,
+    f16: PathBuf,
+    f32: PathBuf,
+    bf16: PathBuf,
+    q8_0: PathBuf,
+    imatrix_gguf: PathBuf,
+    imatrix_dat: PathBuf,
+}
+
+fn inputs() -> Option<&'static Inputs> {
+    static INPUTS: OnceLock<Option<Inputs>> = OnceLock::new();
+    INPUTS
+        .get_or_init(|| {
+            let oracle = oracle_dir()?;
+            let dir = scratch("quantize-inputs");
+            let f16 = fixture("tiny-llama-f16.gguf");
+            let make = |ty: &str| {
+                let out = dir.join(format!("tiny-{ty}.gguf"));
+                run_ok(llama(&oracle, "llama-quantize").args(["--allow-requantize"]).arg(&f16).arg(&out).args([ty, "2"]));
+                out
+            };
+            let (f32, bf16, q8_0) = (make("F32"), make("BF16"), make("Q8_0"));
+            let text = dir.join("calibration.txt");
+            std::fs::write(&text, calibration_text()).unwrap();
+            let imatrix = |fmt: &str, name: &str| {
+                let out = dir.join(name);
+                run_ok(
+                    llama(&oracle, "llama-imatrix")
+                        .arg("-m")
+                        .arg(&f16)
+                        .arg("-f")
+                        .arg(&text)
+                        .arg("-o")
+                        .arg(&out)
+                        .args(["-c", "128", "-t", "2", "--no-ppl", "--output-format", fmt]),
+                );
+                out
+            };
+            let imatrix_gguf = imatrix("gguf", "imatrix.gguf");
+            let imatrix_dat = imatrix("dat", "imatrix.dat");
+            Some(Inputs { dir, oracle, f16, f32, bf16, q8_0, imatrix_gguf, imatrix_dat })
+        })
+        .as_ref()
+}
+
+/// Deterministic English-like text for calibration.
+fn calibration_text() -> String {
+    let words = [
+        "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not",
+        "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "had", "they", "you", "were",
+        "their", "one", "all", "we", "can", "her", "has", "there", "been", "if", "more", "when", "will", "would",
+        "who", "so", "no", "king", "queen", "love", "night", "day", "sword", "crown", "heart", "world", "time",
+    ];
+    let mut s = String::new();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in 0..6000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(words[(x % words.len() as u64) as usize]);
+        s.push(if i % 17 == 16 { '\n' } else { ' ' });
+    }
+    s
+}
+
+/// Quantizes `input` with both tools using `flags` and `ty`, and checks the outputs are equal.
+fn check(case: &str, input: &Path, flags: &[&str], ty: &str) {
+    let Some(inp) = inputs() else { return };
+    let ours = inp.dir.join(format!("{case}.qforge.gguf"));
+    let theirs = inp.dir.join(format!("{case}.llama.gguf"));
+    run_ok(llama(&inp.oracle, "llama-quantize").args(flags).arg(input).arg(&theirs).args([ty, "2"]));
+    run_ok(qforge().arg("quantize").args(flags).arg(input).arg(&ours).args([ty, "2"]));
+    assert_same_file(&ours, &theirs);
+    let _ = std::fs::remove_file(ours);
+    let _ = std::fs::remove_file(theirs);
+}
+
+const TYPES: &[&str] = &[
+    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M",
+    "Q6_K", "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4_MOE", "F16", "BF16", "F32", "COPY",
+];
+
+#[test]
+fn every_type_from_f16_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    for ty in TYPES {
+        check(&format!("f16-{ty}"), &inp.f16, &[], ty);
+    }
+}
+
+#[test]
+fn every_type_from_f32_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    for ty in TYPES {
+        check(&format!("f32-{ty}"), &inp.f32, &[], ty);
+    }
+}
+
+#[test]
+fn every_type_from_bf16_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    for ty in TYPES {
+        check(&format!("bf16-{ty}"), &inp.bf16, &[], ty);
+    }
+}
+
+#[test]
+fn requantizing_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    for ty in ["Q4_K_M", "Q4_0", "Q6_K", "IQ4_XS", "F16"] {
+        check(&format!("q8-{ty}"), &inp.q8_0, &["--allow-requantize"], ty);
+    }
+}
+
+#[test]
+fn imatrix_quantization_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    let gguf = inp.imatrix_gguf.to_str().unwrap();
+    let dat = inp.imatrix_dat.to_str().unwrap();
+    for ty in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "Q8_0"] {
+        check(&format!("im-{ty}"), &inp.f16, &["--imatrix", gguf], ty);
+    }
+    for ty in ["Q4_K_M", "Q4_0"] {
+        check(&format!("imdat-{ty}"), &inp.f16, &["--imatrix", dat], ty);
+        check(&format!("imf32-{ty}"), &inp.f32, &["--imatrix", gguf], ty);
+    }
+    check("im-include", &inp.f16, &["--imatrix", gguf, "--include-weights", "attn_"], "Q4_K_M");
+    check("im-exclude", &inp.f16, &["--imatrix", gguf, "--exclude-weights", "ffn_down"], "Q4_K_M");
+}
+
+#[test]
+fn mixture_flags_match_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("pure", &["--pure"], "Q4_K_M"),
+        ("leave-output", &["--leave-output-tensor"], "Q4_K_M"),
+        ("output-type", &["--output-tensor-type", "q8_0"], "Q4_K_M"),
+        ("embd-type", &["--token-embedding-type", "q5_k"], "Q4_K_M"),
+        ("tensor-type", &["--tensor-type", "attn_v=q8_0", "--tensor-type", "ffn_down=q5_1"], "Q4_K_M"),
+        ("tensor-type-regex", &["--tensor-type", "blk\\.1\\.ffn_(up|gate)=q6_k"], "Q3_K_M"),
+        ("override-kv", &["--override-kv", "llama.context_length=int:512", "--override-kv", "general.name=str:renamed"], "Q4_K_M"),
+        ("override-kv-types", &["--override-kv", "x.flag=bool:true", "--override-kv", "x.f=float:0.25"], "Q8_0"),
+    ];
+    for (case, flags, ty) in cases {
+        check(case, &inp.f16, flags, ty);
+    }
+}
+
+#[test]
+fn output_is_identical_whatever_the_thread_count() {
+    let Some(inp) = inputs() else { return };
+    let one = inp.dir.join("threads-1.gguf");
+    let two = inp.dir.join("threads-2.gguf");
+    run_ok(qforge().arg("quantize").arg(&inp.f16).arg(&one).args(["Q4_K_M", "1"]));
+    run_ok(qforge().args(["-j", "2", "quantize"]).arg(&inp.f16).arg(&two).args(["Q4_K_M", "2"]));
+    assert_same_file(&one, &two);
+}
+
+#[test]
+fn keep_split_matches_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    let split_dir = inp.dir.join("split");
+    std::fs::create_dir_all(&split_dir).unwrap();
+    let prefix = split_dir.join("tiny");
+    run_ok(llama(&inp.oracle, "llama-gguf-split").args(["--split", "--split-max-tensors", "8"]).arg(&inp.f16).arg(&prefix));
+    let first = split_dir.join("tiny-00001-of-00003.gguf");
+    assert!(first.is_file(), "llama-gguf-split made no first shard at {}", first.display());
+    // Without --keep-split both tools merge the shards into one file.
+    check("split-merge", &first, &[], "Q4_K_M");
+    // With --keep-split both write one output shard per input shard.
+    let ours = inp.dir.join("ks-ours.gguf");
+    let theirs = inp.dir.join("ks-theirs.gguf");
+    run_ok(llama(&inp.oracle, "llama-quantize").arg("--keep-split").arg(&first).arg(&theirs).args(["Q4_K_M", "2"]));
+    run_ok(qforge().args(["quantize", "--keep-split"]).arg(&first).arg(&ours).args(["Q4_K_M", "2"]));
+    for i in 1..=3 {
+        let name = |p: &Path| p.with_file_name(format!("{}-{i:05}-of-00003.gguf", p.file_stem().unwrap().to_str().unwrap()));
+        assert_same_file(&name(&ours), &name(&theirs));
+    }
+}
