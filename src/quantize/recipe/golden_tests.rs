@@ -14,7 +14,13 @@ fn fixtures() -> PathBuf {
 }
 
 fn metadata(doc: &Value) -> Vec<(String, GgufValue)> {
-    let ints = |v: &Value| -> Vec<i64> { v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect() };
+    let ints = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    };
     doc["metadata"]
         .as_array()
         .unwrap()
@@ -27,8 +33,12 @@ fn metadata(doc: &Value) -> Vec<(String, GgufValue)> {
                 "i32" => GgufValue::I32(v.as_i64().unwrap() as i32),
                 "f32" => GgufValue::F32(v.as_f64().unwrap() as f32),
                 "str" => GgufValue::string(v.as_str().unwrap()),
-                "arr_i32" => GgufValue::Array(GgufArray::I32(ints(v).iter().map(|&x| x as i32).collect())),
-                "arr_u32" => GgufValue::Array(GgufArray::U32(ints(v).iter().map(|&x| x as u32).collect())),
+                "arr_i32" => {
+                    GgufValue::Array(GgufArray::I32(ints(v).iter().map(|&x| x as i32).collect()))
+                }
+                "arr_u32" => {
+                    GgufValue::Array(GgufArray::U32(ints(v).iter().map(|&x| x as u32).collect()))
+                }
                 other => panic!("unknown metadata type {other}"),
             };
             (key, value)
@@ -43,7 +53,12 @@ fn tensors(doc: &Value) -> Vec<TensorDesc> {
         .iter()
         .map(|t| {
             let ty = GgmlType::from_name(t[1].as_str().unwrap()).unwrap();
-            let dims: Vec<u64> = t[2].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            let dims: Vec<u64> = t[2]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
             TensorDesc::new(t[0].as_str().unwrap(), ty, &dims)
         })
         .collect()
@@ -69,9 +84,18 @@ struct Run {
 }
 
 fn interpret(run: &Value) -> Run {
-    let args: Vec<&str> = run["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> = run["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     let imatrix: Option<Vec<(String, usize)>> = run.get("imatrix").map(|m| {
-        m.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize)).collect()
+        m.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize))
+            .collect()
     });
     let mut positional = Vec::new();
     let mut flags = Vec::new();
@@ -81,7 +105,11 @@ fn interpret(run: &Value) -> Run {
         if a.starts_with("--") {
             let takes_value = matches!(
                 a,
-                "--output-tensor-type" | "--token-embedding-type" | "--tensor-type" | "--tensor-type-file" | "--imatrix"
+                "--output-tensor-type"
+                    | "--token-embedding-type"
+                    | "--tensor-type"
+                    | "--tensor-type-file"
+                    | "--imatrix"
             );
             flags.push((a, if takes_value { Some(args[i + 1]) } else { None }));
             i += if takes_value { 2 } else { 1 };
@@ -102,7 +130,9 @@ fn interpret(run: &Value) -> Run {
                 "--leave-output-tensor" => params.quantize_output_tensor = false,
                 "--allow-requantize" => allow_requantize = true,
                 "--imatrix" => params.has_imatrix = true,
-                "--output-tensor-type" => params.output_tensor_type = Some(parse_ggml_type(value.unwrap()).unwrap()),
+                "--output-tensor-type" => {
+                    params.output_tensor_type = Some(parse_ggml_type(value.unwrap()).unwrap())
+                }
                 "--token-embedding-type" => {
                     params.token_embedding_type = Some(parse_ggml_type(value.unwrap()).unwrap())
                 }
@@ -110,7 +140,8 @@ fn interpret(run: &Value) -> Run {
                     .tensor_types
                     .push(TensorTypeOverride::parse(value.unwrap()).map_err(|e| format!("{e:?}"))?),
                 "--tensor-type-file" => params.tensor_types.extend(
-                    parse_tensor_type_file(run["tensor_type_file"].as_str().unwrap()).map_err(|e| format!("{e:?}"))?,
+                    parse_tensor_type_file(run["tensor_type_file"].as_str().unwrap())
+                        .map_err(|e| format!("{e:?}"))?,
                 ),
                 other => panic!("unexpected flag {other}"),
             }
@@ -118,7 +149,11 @@ fn interpret(run: &Value) -> Run {
         Ok(())
     };
     let res = build();
-    Run { params: res.map(|()| params), allow_requantize, imatrix }
+    Run {
+        params: res.map(|()| params),
+        allow_requantize,
+        imatrix,
+    }
 }
 
 /// Plans a run and, for runs that convert (no `--dry-run`), checks every converted tensor.
@@ -177,11 +212,15 @@ fn plans_match_llama_quantize() {
         let mut order = file_order.clone();
         order::sort_for_quantize(&mut order, |t| &t.name);
         if let Some(expected) = doc["order"].as_array() {
-            let expected: Vec<&str> =
-                expected.iter().map(|i| file_order[i.as_u64().unwrap() as usize].name.as_str()).collect();
+            let expected: Vec<&str> = expected
+                .iter()
+                .map(|i| file_order[i.as_u64().unwrap() as usize].name.as_str())
+                .collect();
             let got: Vec<&str> = order.iter().map(|t| t.name.as_str()).collect();
             if got != expected {
-                failures.push(format!("{name}: processing order differs:\n  ours   {got:?}\n  llama  {expected:?}"));
+                failures.push(format!(
+                    "{name}: processing order differs:\n  ours   {got:?}\n  llama  {expected:?}"
+                ));
                 continue;
             }
         }
@@ -191,11 +230,15 @@ fn plans_match_llama_quantize() {
             let what = format!("{name} {}", run["args"]);
             let result = replay(&model, &order, &interpret(run));
             match (run.get("error").and_then(Value::as_str), result) {
-                (Some(llama), Ok(_)) => failures.push(format!("{what}: llama-quantize failed ({llama}), we did not")),
+                (Some(llama), Ok(_)) => failures.push(format!(
+                    "{what}: llama-quantize failed ({llama}), we did not"
+                )),
                 (Some(llama), Err(ours)) => {
                     let tensor = run["error_tensor"].as_str();
                     if !same_error(llama, tensor, &ours) {
-                        failures.push(format!("{what}: llama-quantize: {llama} ({tensor:?}); ours: {ours}"));
+                        failures.push(format!(
+                            "{what}: llama-quantize: {llama} ({tensor:?}); ours: {ours}"
+                        ));
                     }
                 }
                 (None, Err(ours)) => failures.push(format!("{what}: we failed: {ours}")),
@@ -205,16 +248,25 @@ fn plans_match_llama_quantize() {
                     for (t, want) in plan.tensors.iter().zip(&expected) {
                         n_tensors += 1;
                         if t.target.name() != want {
-                            failures.push(format!("{what}: {} -> ours {}, llama {want}", t.name, t.target));
+                            failures.push(format!(
+                                "{what}: {} -> ours {}, llama {want}",
+                                t.name, t.target
+                            ));
                         }
                     }
                     let nf = run["n_fallback"].as_u64().unwrap() as usize;
                     if plan.n_fallback() != nf {
-                        failures.push(format!("{what}: {} fallbacks, llama {nf}", plan.n_fallback()));
+                        failures.push(format!(
+                            "{what}: {} fallbacks, llama {nf}",
+                            plan.n_fallback()
+                        ));
                     }
                     let wri = run["will_require_imatrix"].as_bool().unwrap();
                     if plan.will_require_imatrix != wri {
-                        failures.push(format!("{what}: will_require_imatrix {}, llama {wri}", plan.will_require_imatrix));
+                        failures.push(format!(
+                            "{what}: will_require_imatrix {}, llama {wri}",
+                            plan.will_require_imatrix
+                        ));
                     }
                 }
             }
@@ -224,9 +276,17 @@ fn plans_match_llama_quantize() {
         failures.is_empty(),
         "{} mismatches with llama-quantize over {n_runs} runs; first ones:\n{}",
         failures.len(),
-        failures.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(n_runs > 500 && n_tensors > 50_000, "{n_runs} runs, {n_tensors} tensors");
+    assert!(
+        n_runs > 500 && n_tensors > 50_000,
+        "{n_runs} runs, {n_tensors} tensors"
+    );
 }
 
 #[test]

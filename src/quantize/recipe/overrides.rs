@@ -66,7 +66,7 @@ impl TensorTypeOverride {
 /// (`file >> arg`), each as [`TensorTypeOverride::parse`].
 pub fn parse_tensor_type_file(contents: &str) -> Result<Vec<TensorTypeOverride>, OverrideError> {
     contents
-        .split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+        .split([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
         .filter(|s| !s.is_empty())
         .map(TensorTypeOverride::parse)
         .collect()

@@ -134,9 +134,7 @@ pub(crate) fn mixture_type(
         } else {
             let nx = tensor.ne[0];
             let qk_k = new_type.block_size() as u64;
-            if ftype == F::MOSTLY_MXFP4_MOE {
-                new_type = T::Q8_0;
-            } else if is_falcon || nx % qk_k != 0 {
+            if ftype == F::MOSTLY_MXFP4_MOE || is_falcon || nx % qk_k != 0 {
                 new_type = T::Q8_0;
             } else if low_bit_iq || ftype == F::MOSTLY_IQ3_XXS {
                 new_type = T::Q5_K;
@@ -210,15 +208,15 @@ pub(crate) fn mixture_type(
             } else {
                 T::IQ3_XXS
             };
-        } else if matches!(ftype, F::MOSTLY_IQ3_XS | F::MOSTLY_IQ3_S) && cx.n_gqa(name)? >= 4 {
-            new_type = T::Q4_K;
-        } else if ftype == F::MOSTLY_IQ3_M {
+        } else if (matches!(ftype, F::MOSTLY_IQ3_XS | F::MOSTLY_IQ3_S) && cx.n_gqa(name)? >= 4)
+            || ftype == F::MOSTLY_IQ3_M
+        {
             new_type = T::Q4_K;
         } else if ftype == F::MOSTLY_Q3_K_M {
             new_type = if i < 2 { T::Q5_K } else { T::Q4_K };
-        } else if ftype == F::MOSTLY_Q3_K_L {
-            new_type = T::Q5_K;
-        } else if matches!(ftype, F::MOSTLY_IQ4_NL | F::MOSTLY_IQ4_XS) && cx.n_gqa(name)? >= 4 {
+        } else if ftype == F::MOSTLY_Q3_K_L
+            || (matches!(ftype, F::MOSTLY_IQ4_NL | F::MOSTLY_IQ4_XS) && cx.n_gqa(name)? >= 4)
+        {
             new_type = T::Q5_K;
         } else if matches!(ftype, F::MOSTLY_Q4_K_M | F::MOSTLY_Q5_K_M)
             && use_more_bits(i, qs.n_attention_wv)
