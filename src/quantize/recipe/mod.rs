@@ -3,15 +3,15 @@
 //! every tensor's output type before any data is read.
 //!
 //! For each tensor, in processing order ([`order`]):
-//! 1. Tensors that may not change ([`tensor_allows_quantization`](allow)) keep their type.
+//! 1. Tensors that may not change (`tensor_allows_quantization`, in `allow.rs`) keep their type.
 //! 2. `--token-embedding-type` sets `token_embd.weight` / `per_layer_token_embd.weight` (the
 //!    latter only when no `--tensor-type` pattern matches it) and `--output-tensor-type` sets
 //!    `output.weight`; these skip the shape fallback.
 //! 3. Otherwise the file type's default type is the start. If it is not a quantized type (F32,
 //!    F16, BF16) that is the answer: no rules, no overrides, no fallback.
 //! 4. The first `--tensor-type` pattern that matches gives the type ("manual"); else, unless
-//!    `--pure`, the mixture rules ([`rules`]) refine the default.
-//! 5. The shape fallback ([`fallback`]) applies to the result, manual types included.
+//!    `--pure`, the mixture rules (`llama_tensor_get_type_impl`, in `rules.rs`) refine the default.
+//! 5. The shape fallback ([`Fallback`], in `fallback.rs`) applies to the result, manual types included.
 //! 6. Tensors whose type needs an importance matrix make llama-quantize refuse to start when
 //!    none was given (`--dry-run` only warns).
 

@@ -223,6 +223,12 @@ mod tests {
     }
 
     #[test]
+    fn escaped_punctuation_and_space_are_literals() {
+        assert!(search("ffn\\-down\\ x", "ffn-down x"));
+        assert!(search("a\\.b\\/c\\#d\\~e\\=f", "a.b/c#d~e=f"));
+    }
+
+    #[test]
     fn dot_does_not_match_carriage_return() {
         assert!(!search("a.b", "a\rb"));
         assert!(!search("a.b", "a\nb"));
