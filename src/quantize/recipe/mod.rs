@@ -40,6 +40,7 @@ pub use overrides::{parse_ggml_type, parse_tensor_type_file, TensorTypeOverride}
 
 use super::{LlamaFtype, ModelDesc, QuantOption};
 use qforge_formats::ggml::GgmlType;
+use qforge_formats::gguf::TensorInfo;
 use rules::{RuleContext, RuleState};
 use std::collections::HashSet;
 
@@ -66,6 +67,15 @@ impl TensorDesc {
             name: name.into(),
             ty,
             ne,
+        }
+    }
+
+    /// The tensor as a GGUF header describes it.
+    pub fn from_info(info: &TensorInfo) -> Self {
+        Self {
+            name: info.name.clone(),
+            ty: info.ty,
+            ne: info.ne(),
         }
     }
 

@@ -288,3 +288,19 @@ fn copy_mode_keeps_everything() {
         .iter()
         .all(|t| !t.converts() && t.source == TypeSource::Kept));
 }
+
+#[test]
+fn tensor_infos_convert_with_padded_dimensions() {
+    let info = qforge_formats::gguf::TensorInfo {
+        name: "blk.0.ffn_up_exps.weight".into(),
+        ty: GgmlType::BF16,
+        dims: vec![256, 8, 4],
+        offset: 0,
+    };
+    let t = TensorDesc::from_info(&info);
+    assert_eq!(
+        (t.ty, t.ne, t.n_dims()),
+        (GgmlType::BF16, [256, 8, 4, 1], 3)
+    );
+    assert_eq!(TensorDesc::new("x", GgmlType::F32, &[7, 1, 1]).n_dims(), 1);
+}
