@@ -135,7 +135,7 @@ fn corpus_files_are_refused_with_a_message_naming_the_problem() {
                         .map(|_| ())
                         .map_err(|e| e.to_string())
                 });
-                (format!("{m:?}"), r.unwrap_or_else(|p| Err(p)))
+                (format!("{m:?}"), r.unwrap_or_else(Err))
             })
             .collect();
         let r = no_panic(name, || {
@@ -143,7 +143,7 @@ fn corpus_files_are_refused_with_a_message_naming_the_problem() {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });
-        results.push(("parse_header".into(), r.unwrap_or_else(|p| Err(p))));
+        results.push(("parse_header".into(), r.unwrap_or_else(Err)));
         for (how, r) in results {
             match r {
                 Ok(()) => failures.push(format!("{name} ({how}): accepted")),

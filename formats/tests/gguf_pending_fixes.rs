@@ -128,7 +128,8 @@ fn f32_tensor(name: &str, dims: &[u64]) -> TensorSpec {
 #[ignore = "writer.rs encode_header does not validate what the reader checks; see the doc comment"]
 fn the_writer_refuses_headers_readers_refuse() {
     let kv = |k: &str, v: GgufValue| (k.to_string(), v);
-    let cases: Vec<(&str, Vec<(String, GgufValue)>, Vec<TensorSpec>)> = vec![
+    type Case<'a> = (&'a str, Vec<(String, GgufValue)>, Vec<TensorSpec>);
+    let cases: Vec<Case> = vec![
         (
             "duplicate key",
             vec![kv("a", GgufValue::U8(1)), kv("a", GgufValue::U8(2))],

@@ -28,6 +28,11 @@ use std::path::Path;
 
 const MODES: [ReadMode; 2] = [ReadMode::Mmap, ReadMode::Buffered];
 
+/// Metadata in file order.
+type Kvs = Vec<(String, GgufValue)>;
+/// Tensors with their data, in file order.
+type Tensors = Vec<(TensorSpec, Vec<u8>)>;
+
 fn kv(key: &str, v: GgufValue) -> (String, GgufValue) {
     (key.to_string(), v)
 }
@@ -139,11 +144,7 @@ fn mixed_tensors(seed: u64) -> Vec<(TensorSpec, Vec<u8>)> {
 }
 
 /// Named test files: metadata, tensors. Alignment comes from `general.alignment` when present.
-fn cases() -> Vec<(
-    &'static str,
-    Vec<(String, GgufValue)>,
-    Vec<(TensorSpec, Vec<u8>)>,
-)> {
+fn cases() -> Vec<(&'static str, Kvs, Tensors)> {
     let mut all = scalar_kvs();
     all.extend(array_kvs());
     let mut aligned = vec![
@@ -199,7 +200,7 @@ fn write_ours(
 }
 
 /// Reads every tensor of `path` with qforge's reader: metadata, tensor specs and data.
-fn read_all(path: &Path) -> (Vec<(String, GgufValue)>, Vec<(TensorSpec, Vec<u8>)>, u64) {
+fn read_all(path: &Path) -> (Kvs, Tensors, u64) {
     let f = GgufFile::open(path).unwrap_or_else(|e| panic!("{e}"));
     let tensors = f
         .header()
