@@ -172,7 +172,7 @@ fn qx_quants<const N: usize>(
         return 0.0;
     }
     let nmaxf = nmax as f32;
-    let mut iscale = -nmaxf / max;
+    let iscale = -nmaxf / max;
     if rmse_type == 0 {
         for (li, &xi) in l.iter_mut().zip(x) {
             let q = nearest_int(iscale * xi);
@@ -185,16 +185,29 @@ fn qx_quants<const N: usize>(
     } else {
         (rmse_type, false)
     };
-    // Per-element weights w, products w*x and the current levels, on the stack for every
+    // Per-element weights w, products w*x and three level buffers, on the stack for every
     // group size ggml uses.
-    let mut stack = ([0.0f32; MAX_GROUP], [0.0f32; MAX_GROUP], [0i8; MAX_GROUP]);
+    let mut stack = (
+        [0.0f32; MAX_GROUP],
+        [0.0f32; MAX_GROUP],
+        [[0i8; MAX_GROUP]; 3],
+    );
     let mut heap;
-    let (w, wx, lev): (&mut [f32], &mut [f32], &mut [i8]) = if n <= MAX_GROUP {
-        (&mut stack.0[..n], &mut stack.1[..n], &mut stack.2[..n])
+    let (w, wx, levels): (&mut [f32], &mut [f32], &mut [[i8; MAX_GROUP]]) = if n <= MAX_GROUP {
+        (&mut stack.0[..n], &mut stack.1[..n], &mut stack.2[..])
     } else {
-        heap = (vec![0.0f32; n], vec![0.0f32; n], vec![0i8; n]);
+        heap = (
+            vec![0.0f32; n],
+            vec![0.0f32; n],
+            vec![[0i8; MAX_GROUP]; 3 * n.div_ceil(MAX_GROUP)],
+        );
         (&mut heap.0[..], &mut heap.1[..], &mut heap.2[..])
     };
+    let (prev, rest) = levels.split_at_mut(levels.len() / 3);
+    let (la, lb) = rest.split_at_mut(prev.len());
+    let prev = &mut prev.as_flattened_mut()[..n];
+    let la = &mut la.as_flattened_mut()[..n];
+    let lb = &mut lb.as_flattened_mut()[..n];
     for (i, ((wi, wxi), &xi)) in w.iter_mut().zip(wx.iter_mut()).zip(x).enumerate() {
         *wi = match qw {
             Some(q) => q[i],
@@ -202,11 +215,11 @@ fn qx_quants<const N: usize>(
         };
         *wxi = *wi * xi;
     }
+    let (w, wx) = (&*w, &*wx);
     let clamp = |v: i32| (nmax - 1).min(v).max(-nmax);
     let mut sumlx = 0.0f32;
     let mut suml2 = 0.0f32;
-    for ((((li, lv), &xi), &wi), &wxi) in l.iter_mut().zip(lev.iter_mut()).zip(x).zip(&*w).zip(&*wx)
-    {
+    for ((((li, lv), &xi), &wi), &wxi) in l.iter_mut().zip(prev.iter_mut()).zip(x).zip(w).zip(wx) {
         let q = clamp(nearest_int(iscale * xi));
         *lv = q as i8;
         *li = (q + nmax) as i8;
@@ -222,37 +235,90 @@ fn qx_quants<const N: usize>(
             1.0 / iscale
         };
     }
-    // A step whose levels equal the previous step's has the same sums: the C would either
-    // reject it again or accept it again with the same levels and scale, so it is skipped.
     let mut best = scale * sumlx;
-    for is in -9i32..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = -(nmaxf + 0.1 * is as f32) / max;
+    // Clamping to the integer bounds before rounding is cheaper and gives the C's level
+    // (rounding, then clamping) whenever the product is finite or the default NaN of 0*inf
+    // (which rounds to 0). Past the zero-group test |max| >= GROUP_MAX_EPS, so iscale is
+    // finite and |iscale*x| <= nmax + 1 for finite x (or NaN as 0*inf for infinite ones):
+    // only NaN inputs, whose payload the C turns into a level, need the exact path.
+    let (lo, hi) = (-nmaxf, (nmax - 1) as f32);
+    let clamp_first = !x.iter().any(|v| v.is_nan());
+    // Levels of trial scale `is` into `out`, and whether they differ from `before`.
+    let trial = |is: i32, out: &mut [i8], before: &[i8]| -> bool {
+        let iscale = -(nmaxf + 0.1 * is as f32) / max;
         let mut changed = false;
-        for (lv, &xi) in lev.iter_mut().zip(x) {
-            let q = clamp(nearest_int(iscale * xi)) as i8;
-            changed |= q != *lv;
-            *lv = q;
-        }
-        if !changed {
-            continue;
-        }
-        sumlx = 0.0;
-        suml2 = 0.0;
-        for ((&lv, &wi), &wxi) in lev.iter().zip(&*w).zip(&*wx) {
-            let qf = lv as f32;
-            sumlx += wxi * qf;
-            suml2 += wi * qf * qf;
-        }
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (li, &lv) in l.iter_mut().zip(&*lev) {
-                *li = (lv as i32 + nmax) as i8;
+        if clamp_first {
+            for ((o, &b), &xi) in out.iter_mut().zip(before).zip(x) {
+                let v = iscale * xi;
+                let v = if hi < v { hi } else { v };
+                let v = if v < lo { lo } else { v };
+                let q = nearest_int(v) as i8;
+                changed |= q != b;
+                *o = q;
             }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+        } else {
+            for ((o, &b), &xi) in out.iter_mut().zip(before).zip(x) {
+                let q = clamp(nearest_int(iscale * xi)) as i8;
+                changed |= q != b;
+                *o = q;
+            }
         }
+        changed
+    };
+    // The C's acceptance test for a trial with sums (sx, s2) and levels `lv`.
+    let mut decide = |sx: f32, s2: f32, lv: &[i8]| {
+        if s2 > 0.0 && sx * sx > best * s2 {
+            for (li, &v) in l.iter_mut().zip(lv) {
+                *li = (v as i32 + nmax) as i8;
+            }
+            scale = sx / s2;
+            best = scale * sx;
+        }
+    };
+    let sums = |lv: &[i8]| {
+        let (mut sx, mut s2) = (0.0f32, 0.0f32);
+        for ((&v, &wi), &wxi) in lv.iter().zip(w).zip(wx) {
+            let qf = v as f32;
+            sx += wxi * qf;
+            s2 += wi * qf * qf;
+        }
+        (sx, s2)
+    };
+    // The trial scales in the C's order, two at a time. Their sums do not depend on earlier
+    // decisions, so a pair is accumulated together (independent dependency chains) and the
+    // decisions are then taken in order. A trial whose levels equal the previous trial's has
+    // the same sums: the C would either reject it again or accept it again with the same
+    // levels and scale, so it is skipped.
+    const TRIALS: [i32; 18] = [
+        -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ];
+    for pair in TRIALS.chunks_exact(2) {
+        let changed_a = trial(pair[0], la, prev);
+        let changed_b = trial(pair[1], lb, la);
+        match (changed_a, changed_b) {
+            (true, true) => {
+                let (mut sxa, mut s2a, mut sxb, mut s2b) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+                for (((&va, &vb), &wi), &wxi) in la.iter().zip(&*lb).zip(w).zip(wx) {
+                    let (qa, qb) = (va as f32, vb as f32);
+                    sxa += wxi * qa;
+                    s2a += wi * qa * qa;
+                    sxb += wxi * qb;
+                    s2b += wi * qb * qb;
+                }
+                decide(sxa, s2a, la);
+                decide(sxb, s2b, lb);
+            }
+            (true, false) => {
+                let (sx, s2) = sums(la);
+                decide(sx, s2, la);
+            }
+            (false, true) => {
+                let (sx, s2) = sums(lb);
+                decide(sx, s2, lb);
+            }
+            (false, false) => {}
+        }
+        prev.copy_from_slice(lb);
     }
     scale
 }
@@ -378,7 +444,8 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
     let mut max = x[0];
     let mut sum_w = weight(0, x[0]);
     let mut sum_x = sum_w * x[0];
-    let mut monotone = !(sum_w < 0.0);
+    let nonneg = |w: f32| w >= 0.0 || w.is_nan();
+    let mut monotone = nonneg(sum_w);
     for (i, &xi) in x.iter().enumerate().skip(1) {
         if xi < min {
             min = xi;
@@ -387,7 +454,7 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
             max = xi;
         }
         let w = weight(i, xi);
-        monotone &= !(w < 0.0);
+        monotone &= nonneg(w);
         sum_w += w;
         sum_x += w * xi;
     }
@@ -412,13 +479,28 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
     if nstep < 1 {
         return (scale, -min);
     }
+    let no_nan = !x.iter().any(|v| v.is_nan());
     for is in 0..=nstep {
         iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
         let mut changed = is == 0;
-        for (la, &xi) in laux.iter_mut().zip(x.iter()) {
-            let q = nmax.min(nearest_int(iscale * (xi - min))).max(0) as u8;
-            changed |= q != *la;
-            *la = q;
+        // With finite iscale and range, 0 <= iscale*(x - min) <= about nmax + 1, so clamping
+        // to the integer bounds before rounding (cheaper) gives the C's level; otherwise
+        // (NaN payloads, infinities from subnormal ranges) take the C's order.
+        if no_nan && iscale.is_finite() && (max - min).is_finite() {
+            for (la, &xi) in laux.iter_mut().zip(x.iter()) {
+                let v = iscale * (xi - min);
+                let v = if nmaxf < v { nmaxf } else { v };
+                let v = if v < 0.0 { 0.0 } else { v };
+                let q = nearest_int(v) as u8;
+                changed |= q != *la;
+                *la = q;
+            }
+        } else {
+            for (la, &xi) in laux.iter_mut().zip(x.iter()) {
+                let q = nmax.min(nearest_int(iscale * (xi - min))).max(0) as u8;
+                changed |= q != *la;
+                *la = q;
+            }
         }
         if !changed {
             continue;
@@ -725,7 +807,7 @@ pub(crate) mod oracle_check {
 
     /// Rows of extreme inputs, each `n_per_row` long: ±1e4 magnitudes, all-equal rows of
     /// either sign, an all-zero row, a large outlier among tiny values, a ±1e4 ramp, rows of one
-    /// sign only, lone spikes in zeros, mostly-zero gaussians and values near fp16's smallest.
+    /// sign only, lone spikes in zeros, mostly-zero gaussians, values near fp16's smallest and fp32 subnormals.
     pub(crate) fn extreme_rows(n_per_row: usize) -> Vec<f32> {
         let mut rng = oracle::Rng::new(77);
         let n = n_per_row;
@@ -754,6 +836,25 @@ pub(crate) mod oracle_check {
             }
         }));
         v.extend((0..n).map(|_| rng.normal() * 1e-7));
+        v.extend((0..n).map(|j| {
+            if j % 4 == 0 {
+                0.0
+            } else {
+                rng.uniform() * 1e-39
+            }
+        }));
+        v.extend((0..n).map(|j| (j % 7) as f32 * 1e-44 - 2e-44));
+        v
+    }
+
+    /// Rows holding NaN (with payloads) or infinities among ordinary values.
+    pub(crate) fn non_finite_rows(n_per_row: usize) -> Vec<f32> {
+        let mut v = oracle::test_rows(5, 4, 256);
+        v.truncate(4 * n_per_row);
+        v[3] = f32::from_bits(0x7fc0_1234);
+        v[n_per_row + 40] = f32::NAN;
+        v[2 * n_per_row + 7] = f32::INFINITY;
+        v[3 * n_per_row + 9] = f32::NEG_INFINITY;
         v
     }
 

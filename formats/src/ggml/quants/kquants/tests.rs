@@ -3,7 +3,7 @@
 
 use crate::ggml::quants::helpers::oracle_check::{
     assert_dequantize_matches, assert_matches, assert_non_finite_input_is_handled, dequantize,
-    extreme_rows, relative_rmse, sparse_imatrix,
+    extreme_rows, non_finite_rows, relative_rmse, sparse_imatrix,
 };
 use crate::ggml::GgmlType;
 use crate::oracle;
@@ -135,5 +135,30 @@ fn non_finite_input_does_not_panic() {
         GgmlType::Q6_K,
     ] {
         assert_non_finite_input_is_handled(ty, 256);
+    }
+}
+
+#[test]
+fn non_finite_rows_match_llama_cpp_where_it_accepts_them() {
+    // Rows 0 and 1 hold a NaN, rows 2 and 3 an infinity. llama.cpp's validation refuses the
+    // outputs whose scales overflow (rows 2 and 3 without an imatrix for Q2_K, Q4_K, Q5_K);
+    // every output it accepts is compared.
+    let n = 256;
+    let src = non_finite_rows(n);
+    let w = oracle::test_imatrix(1, n);
+    let row = |r: usize| &src[r * n..(r + 1) * n];
+    for ty in [GgmlType::Q2_K, GgmlType::Q4_K, GgmlType::Q5_K] {
+        for r in 0..4 {
+            if r < 2 {
+                assert_matches(ty, n, row(r), None);
+            }
+            assert_matches(ty, n, row(r), Some(&w));
+        }
+    }
+    for ty in [GgmlType::Q3_K, GgmlType::Q6_K] {
+        for r in 0..4 {
+            assert_matches(ty, n, row(r), None);
+            assert_matches(ty, n, row(r), Some(&w));
+        }
     }
 }

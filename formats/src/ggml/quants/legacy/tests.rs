@@ -3,7 +3,7 @@
 
 use crate::ggml::quants::helpers::oracle_check::{
     assert_dequantize_matches, assert_matches, assert_non_finite_input_is_handled, dequantize,
-    extreme_rows, relative_rmse, sparse_imatrix,
+    extreme_rows, non_finite_rows, relative_rmse, sparse_imatrix,
 };
 use crate::ggml::GgmlType;
 use crate::oracle;
@@ -155,5 +155,27 @@ fn non_finite_input_does_not_panic() {
         GgmlType::Q8_0,
     ] {
         assert_non_finite_input_is_handled(ty, 64);
+    }
+}
+
+#[test]
+fn non_finite_rows_match_llama_cpp_where_it_accepts_them() {
+    // Rows 0 and 1 hold a NaN, rows 2 and 3 an infinity. llama.cpp's validation refuses the
+    // outputs with an infinite or NaN scale (every infinity row, and the NaN rows of Q4_0 and
+    // Q5_0 with an imatrix); every output it accepts is compared.
+    let n = 256;
+    let src = non_finite_rows(n);
+    let w = oracle::test_imatrix(1, n);
+    let row = |r: usize| &src[r * n..(r + 1) * n];
+    for ty in [GgmlType::Q4_0, GgmlType::Q5_0] {
+        for r in 0..2 {
+            assert_matches(ty, n, row(r), None);
+        }
+    }
+    for ty in [GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::Q8_0] {
+        for r in 0..2 {
+            assert_matches(ty, n, row(r), None);
+            assert_matches(ty, n, row(r), Some(&w));
+        }
     }
 }
