@@ -564,3 +564,49 @@ fn broken_split_sets_are_refused() {
         .expect("swapped shards");
     assert!(err.to_string().contains("split.no = 1"), "{err}");
 }
+
+/// The documented n_dims difference (reference notes §1.3): gguf-py stores `len(shape)` dims,
+/// ggml's C writer `ggml_n_dims`, without trailing 1s. A gguf-py file passed through
+/// `llama-gguf-split` (C writer) comes back with trimmed dims; qforge reads dims as stored and
+/// reproduces either file from its own parse.
+#[test]
+fn c_writer_drops_trailing_unit_dims_and_qforge_keeps_what_is_stored() {
+    let Some(o) = oracle() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let kvs = vec![kv("general.architecture", s("x"))];
+    let tensors = mixed_tensors(6);
+    let py = dir.path().join("py.gguf");
+    o.write(&spec_json(&kvs, &tensors), &py);
+    let prefix = dir.path().join("c").to_str().unwrap().to_string();
+    let mut cmd = o.tool("llama-gguf-split");
+    cmd.args(["--split", "--split-max-tensors", "1000"])
+        .arg(&py)
+        .arg(&prefix);
+    o.run_ok("llama-gguf-split --split", &mut cmd);
+    let c = split_path(&prefix, 0, 1);
+    let (from_py, from_c) = (GgufFile::open(&py).unwrap(), GgufFile::open(&c).unwrap());
+    let mut trimmed = 0;
+    for (p, c) in from_py
+        .header()
+        .tensors
+        .iter()
+        .zip(&from_c.header().tensors)
+    {
+        let mut want = p.dims.clone();
+        while want.len() > 1 && want.last() == Some(&1) {
+            want.pop();
+        }
+        trimmed += usize::from(want.len() != p.dims.len());
+        assert_eq!(c.dims, want, "{}: C writer dims", p.name);
+        assert_eq!(
+            from_c.tensor_data(c).unwrap(),
+            from_py.tensor_data(p).unwrap(),
+            "{}",
+            p.name
+        );
+    }
+    assert!(trimmed >= 3, "the case has tensors with trailing 1s");
+    check_against_gguf_py(&o, "C-written", &c);
+    assert_rewrites_identically("C-written", &c, dir.path());
+    assert_rewrites_identically("gguf-py-written", &py, dir.path());
+}
