@@ -157,13 +157,22 @@ impl GgufFile {
 
     /// The raw bytes of tensor `t`, borrowed from the map or read from the file.
     pub fn tensor_data(&self, t: &TensorInfo) -> Result<Cow<'_, [u8]>, GgufError> {
-        let start = self.header.data_offset + t.offset;
-        let n = t.n_bytes();
+        let n = t.ty.row_size(t.n_elements());
+        let range = self.header.data_offset.checked_add(t.offset).and_then(|s| Some((s, s.checked_add(n?)?)));
+        let (start, end) = match range {
+            Some((s, e)) if e <= self.len => (s, e),
+            _ => {
+                return Err(GgufError::Usage {
+                    path: self.path.clone(),
+                    reason: format!("tensor '{}' (offset {}) lies outside this file's data", t.name, t.offset),
+                })
+            }
+        };
         match &self.data {
-            Data::Mmap(m) => Ok(Cow::Borrowed(&m[start as usize..(start + n) as usize])),
+            Data::Mmap(m) => Ok(Cow::Borrowed(&m[start as usize..end as usize])),
             Data::File(f) => {
                 let mut f = f;
-                let mut buf = vec![0u8; n as usize];
+                let mut buf = vec![0u8; (end - start) as usize];
                 f.seek(SeekFrom::Start(start)).map_err(|e| GgufError::io(&self.path, e))?;
                 f.read_exact(&mut buf).map_err(|e| GgufError::io(&self.path, e))?;
                 Ok(Cow::Owned(buf))
@@ -288,7 +297,7 @@ impl<R: Read> HeaderReader<'_, R> {
             GgufValueType::String => {
                 // Every string needs at least its 8-byte length: bound the count by the file.
                 self.need(n.saturating_mul(8), what)?;
-                let mut v = Vec::with_capacity(n as usize);
+                let mut v = Vec::with_capacity((n as usize).min(4096));
                 for _ in 0..n {
                     v.push(self.string(what)?);
                 }
@@ -324,7 +333,7 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
         return Err(r.invalid(16, format!("metadata count {n_kv} is impossible for a file of {} bytes", r.len)));
     }
 
-    let mut kvs: Vec<(String, GgufValue)> = Vec::with_capacity(n_kv as usize);
+    let mut kvs: Vec<(String, GgufValue)> = Vec::with_capacity((n_kv as usize).min(4096));
     let mut seen = std::collections::HashSet::new();
     for i in 0..n_kv {
         let at = r.pos;
@@ -354,7 +363,7 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
         }
     }
 
-    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors as usize);
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity((n_tensors as usize).min(4096));
     let mut names = std::collections::HashSet::new();
     for i in 0..n_tensors {
         let at = r.pos;

@@ -24,9 +24,11 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    /// Size of the tensor data in bytes, or `None` if the row is not whole blocks.
+    /// Size of the tensor data in bytes, or `None` if the row is not whole blocks or the size
+    /// overflows.
     pub fn n_bytes(&self) -> Option<u64> {
-        self.ty.row_size(self.dims.iter().product())
+        let n = self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= i64::MAX as u64)?;
+        self.ty.row_size(n)
     }
 }
 
@@ -37,6 +39,7 @@ pub fn encode_header(
     tensors: &[TensorSpec],
     alignment: u64,
 ) -> Result<(Vec<u8>, Vec<u64>), String> {
+    validate(kvs, tensors, alignment)?;
     let mut out = Vec::new();
     out.extend_from_slice(&GGUF_MAGIC);
     out.extend_from_slice(&GGUF_VERSION.to_le_bytes());
@@ -51,7 +54,7 @@ pub fn encode_header(
     let mut offset = 0u64;
     for t in tensors {
         let nbytes = t.n_bytes().ok_or_else(|| {
-            format!("tensor '{}': {} elements per row is not a whole number of {} blocks", t.name, t.dims[0], t.ty)
+            format!("tensor '{}': {} elements per row is not a whole number of {} blocks", t.name, t.dims.first().copied().unwrap_or(1), t.ty)
         })?;
         if t.name.len() >= super::GGML_MAX_NAME {
             return Err(format!("tensor name '{}' is longer than {} bytes", t.name, super::GGML_MAX_NAME - 1));
@@ -68,6 +71,38 @@ pub fn encode_header(
     }
     out.resize(pad(out.len() as u64, alignment) as usize, 0);
     Ok((out, offsets))
+}
+
+/// Refuses what the GGUF readers (llama.cpp's and qforge's) would refuse, so the writer never
+/// produces a file it cannot read back.
+fn validate(kvs: &[(String, GgufValue)], tensors: &[TensorSpec], alignment: u64) -> Result<(), String> {
+    let mut keys = std::collections::HashSet::new();
+    for (k, v) in kvs {
+        if k.is_empty() {
+            return Err("empty metadata key".into());
+        }
+        if !keys.insert(k.as_str()) {
+            return Err(format!("duplicate metadata key '{k}'"));
+        }
+        if k == "general.alignment" && *v != GgufValue::U32(alignment as u32) {
+            return Err(format!("general.alignment must be the u32 {alignment} the file is laid out with"));
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for t in tensors {
+        if !names.insert(t.name.as_str()) {
+            return Err(format!("duplicate tensor name '{}'", t.name));
+        }
+        if t.dims.len() > super::GGML_MAX_DIMS {
+            return Err(format!("tensor '{}' has {} dimensions, more than {}", t.name, t.dims.len(), super::GGML_MAX_DIMS));
+        }
+        if t.dims.iter().any(|&d| d > i64::MAX as u64)
+            || t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).filter(|&n| n <= i64::MAX as u64).is_none()
+        {
+            return Err(format!("tensor '{}' shape {:?} overflows", t.name, t.dims));
+        }
+    }
+    Ok(())
 }
 
 /// Writes one GGUF file; see the module documentation.
