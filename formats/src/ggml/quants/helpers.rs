@@ -394,6 +394,14 @@ pub fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8], do_rmse: bool) -> f32 
     1.0 / iscale
 }
 
+/// The best trial so far of [`make_qkx_quants`]'s search.
+struct QkxBest<'a> {
+    levels: &'a mut [u8],
+    error: f32,
+    scale: f32,
+    min: f32,
+}
+
 /// Asymmetric (scale and min) quantization to `0..=nmax` with a weighted scale search.
 ///
 /// Shared body of `make_qkx2_quants` and `make_qkx3_quants` for groups of `N` elements (`N` =
@@ -422,13 +430,14 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
     let x = &x[..n];
     let l = &mut l[..n];
     let laux = &mut laux[..n];
-    let mut stack = [0.0f32; MAX_GROUP];
+    // The weights and a second level buffer, on the stack for every group size ggml uses.
+    let mut stack = ([0.0f32; MAX_GROUP], [0u8; MAX_GROUP]);
     let mut heap;
-    let w: &mut [f32] = if n <= MAX_GROUP {
-        &mut stack[..n]
+    let (w, lb): (&mut [f32], &mut [u8]) = if n <= MAX_GROUP {
+        (&mut stack.0[..n], &mut stack.1[..n])
     } else {
-        heap = vec![0.0f32; n];
-        &mut heap[..]
+        heap = (vec![0.0f32; n], vec![0u8; n]);
+        (&mut heap.0[..], &mut heap.1[..])
     };
     match weights {
         Some(given) => w.copy_from_slice(&given[..n]),
@@ -468,8 +477,8 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
     }
     let err = |diff: f32| if MAD { diff.abs() } else { diff * diff };
     let nmaxf = nmax as f32;
-    let mut iscale = nmaxf / (max - min);
-    let mut scale = 1.0 / iscale;
+    let iscale = nmaxf / (max - min);
+    let scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
     for (i, (li, &xi)) in l.iter_mut().zip(x).enumerate() {
         let q = nearest_int(iscale * (xi - min));
@@ -480,66 +489,135 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
         return (scale, -min);
     }
     let no_nan = !x.iter().any(|v| v.is_nan());
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
-        let mut changed = is == 0;
-        // With finite iscale and range, 0 <= iscale*(x - min) <= about nmax + 1, so clamping
-        // to the integer bounds before rounding (cheaper) gives the C's level; otherwise
-        // (NaN payloads, infinities from subnormal ranges) take the C's order.
+    // Levels of trial `is` for the given `min` into `out`, and whether they differ from
+    // `before`. With finite iscale and range, 0 <= iscale*(x - min) <= about nmax + 1, so
+    // clamping to the integer bounds before rounding (cheaper) gives the C's level; otherwise
+    // (NaN payloads, infinities from subnormal ranges) the C's order is kept.
+    let trial = |is: i32, min: f32, out: &mut [u8], before: &[u8]| -> bool {
+        let iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+        let mut changed = false;
         if no_nan && iscale.is_finite() && (max - min).is_finite() {
-            for (la, &xi) in laux.iter_mut().zip(x.iter()) {
+            for ((o, &b), &xi) in out.iter_mut().zip(before).zip(x) {
                 let v = iscale * (xi - min);
                 let v = if nmaxf < v { nmaxf } else { v };
                 let v = if v < 0.0 { 0.0 } else { v };
                 let q = nearest_int(v) as u8;
-                changed |= q != *la;
-                *la = q;
+                changed |= q != b;
+                *o = q;
             }
         } else {
-            for (la, &xi) in laux.iter_mut().zip(x.iter()) {
+            for ((o, &b), &xi) in out.iter_mut().zip(before).zip(x) {
                 let q = nmax.min(nearest_int(iscale * (xi - min))).max(0) as u8;
-                changed |= q != *la;
-                *la = q;
+                changed |= q != b;
+                *o = q;
             }
         }
-        if !changed {
-            continue;
-        }
-        let mut sum_l = 0.0f32;
-        let mut sum_l2 = 0.0f32;
-        let mut sum_xl = 0.0f32;
-        for (i, (&la, &xi)) in laux.iter().zip(x).enumerate() {
-            let q = la as f32;
-            let wq = weight(i, xi) * q;
+        changed
+    };
+    let sums = |lv: &[u8]| {
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
+        for ((&v, &wi), &xi) in lv.iter().zip(w).zip(x) {
+            let q = v as f32;
+            let wq = wi * q;
             sum_l += wq;
             sum_l2 += wq * q;
             sum_xl += wq * xi;
         }
+        (sum_l, sum_l2, sum_xl)
+    };
+    // The C's evaluation of a trial with levels `lv` and sums (sum_l, sum_l2, sum_xl):
+    // returns whether it became the best, updating `best` (levels, error, scale, min).
+    let evaluate = |best: &mut QkxBest<'_>, lv: &[u8], (sum_l, sum_l2, sum_xl): (f32, f32, f32)| {
         let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            let mut beaten = true;
-            for (i, (&la, &xi)) in laux.iter().zip(x).enumerate() {
-                cur_error += weight(i, xi) * err(this_scale * la as f32 + this_min - xi);
-                if monotone && cur_error >= best_error {
-                    beaten = false;
-                    break;
-                }
-            }
-            if beaten && cur_error < best_error {
-                l.copy_from_slice(laux);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
+        if d.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return false;
+        }
+        let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+        let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+        if this_min > 0.0 {
+            this_min = 0.0;
+            this_scale = sum_xl / sum_l2;
+        }
+        let mut cur_error = 0.0f32;
+        for ((&v, &wi), &xi) in lv.iter().zip(w).zip(x) {
+            cur_error += wi * err(this_scale * v as f32 + this_min - xi);
+            if monotone && cur_error >= best.error {
+                return false;
             }
         }
+        if cur_error < best.error {
+            best.levels.copy_from_slice(lv);
+            best.error = cur_error;
+            best.scale = this_scale;
+            best.min = this_min;
+            return true;
+        }
+        false
+    };
+    let mut best = QkxBest {
+        levels: l,
+        error: best_error,
+        scale,
+        min,
+    };
+    // Trials go in pairs: the second one's levels and sums are computed with the `min` from
+    // before the first one (two independent dependency chains), and recomputed when the first
+    // one moves `min`, so every trial sees the `min` the C's sequential loop gives it. A trial
+    // whose levels equal the previous trial's has the same sums and error, so it cannot beat
+    // the best (the C would reject it too) and is skipped. `prev` holds the previous trial.
+    let (mut prev, mut next) = (laux, lb);
+    let mut is = 0;
+    while is <= nstep {
+        let min0 = best.min;
+        let changed_a = trial(is, min0, next, prev) || is == 0;
+        std::mem::swap(&mut prev, &mut next);
+        // prev: trial `is`; next: free.
+        let has_b = is < nstep;
+        let changed_b = has_b && trial(is + 1, min0, next, prev);
+        let (sa, sb) = match (changed_a, changed_b) {
+            (true, true) => {
+                let (mut a, mut b) = ((0.0f32, 0.0f32, 0.0f32), (0.0f32, 0.0f32, 0.0f32));
+                for (((&va, &vb), &wi), &xi) in prev.iter().zip(&*next).zip(w).zip(x) {
+                    let (qa, qb) = (va as f32, vb as f32);
+                    let (wqa, wqb) = (wi * qa, wi * qb);
+                    a.0 += wqa;
+                    a.1 += wqa * qa;
+                    a.2 += wqa * xi;
+                    b.0 += wqb;
+                    b.1 += wqb * qb;
+                    b.2 += wqb * xi;
+                }
+                (Some(a), Some(b))
+            }
+            (true, false) => (Some(sums(prev)), None),
+            (false, true) => (None, Some(sums(next))),
+            (false, false) => (None, None),
+        };
+        let moved = match sa {
+            Some(s) => evaluate(&mut best, prev, s) && best.min.to_bits() != min0.to_bits(),
+            None => false,
+        };
+        if has_b {
+            let changed_b = if moved {
+                // Trial `is + 1` again, with the `min` trial `is` chose.
+                let changed = trial(is + 1, best.min, next, prev);
+                if changed {
+                    evaluate(&mut best, next, sums(next));
+                }
+                changed
+            } else {
+                if let Some(s) = sb {
+                    evaluate(&mut best, next, s);
+                }
+                changed_b
+            };
+            if changed_b {
+                std::mem::swap(&mut prev, &mut next);
+            }
+        }
+        is += 2;
     }
+    let (scale, min) = (best.scale, best.min);
     (scale, -min)
 }
 
