@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// Arguments of `qforge quantize`, in llama-quantize's order:
 /// `IN.gguf [OUT.gguf] TYPE [NTHREADS]`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = after_help())]
+#[command(after_help = after_help(), override_usage = "qforge quantize [OPTIONS] IN.gguf [OUT.gguf] TYPE [NTHREADS]")]
 pub struct QuantizeArgs {
     /// Allow requantizing tensors that are already quantized (this can severely reduce quality).
     #[arg(long)]
@@ -61,8 +61,9 @@ pub struct QuantizeArgs {
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     pub json: bool,
-    /// `IN.gguf [OUT.gguf] TYPE [NTHREADS]`.
-    #[arg(required = true, num_args = 2..=4, value_name = "IN [OUT] TYPE [NTHREADS]")]
+    /// IN.gguf [OUT.gguf] TYPE [NTHREADS]: input (first shard of a split set), output (default
+    /// IN's directory/ggml-model-TYPE.gguf), type name or number, threads (default: all cores).
+    #[arg(required = true, num_args = 2..=4, value_name = "ARG")]
     pub positional: Vec<String>,
 }
 
