@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Summarises a GGUF model: metadata, tokenizer, tensors, totals.
 pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
-    let set = GgufSet::open(path, ReadMode::Mmap).with_context(|| format!("cannot inspect {}", path.display()))?;
+    let set = GgufSet::open(path, ReadMode::Mmap).context("cannot inspect")?;
     let h = set.first().header();
     let arch = h.architecture().unwrap_or("(none)").to_string();
     let prefix = format!("{arch}.");

@@ -38,7 +38,7 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
 
 /// Summarises a safetensors file or checkpoint directory.
 pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
-    let ckpt = Checkpoint::open(path).with_context(|| format!("cannot inspect {}", path.display()))?;
+    let ckpt = Checkpoint::open(path).context("cannot inspect")?;
     let dir = if path.is_dir() { Some(path) } else { path.parent() };
     let config = match dir {
         Some(d) => read_json(&d.join("config.json"))?,

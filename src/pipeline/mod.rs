@@ -97,7 +97,7 @@ impl Prepared {
 /// writing, in llama-quantize's order: unknown types, missing imatrix data, requantization,
 /// rows that fit no block.
 pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
-    let set = GgufSet::open(&job.input, ReadMode::Mmap).with_context(|| format!("cannot read {}", job.input.display()))?;
+    let set = GgufSet::open(&job.input, ReadMode::Mmap).context("cannot read the input model")?;
     let header = set.first().header();
 
     // The model loader reads hyperparameters with --override-kv applied.

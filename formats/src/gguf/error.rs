@@ -7,13 +7,12 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GgufError {
     /// An operating-system error on `path`.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file concerned.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (part of the message, so not repeated as a source).
+        error: std::io::Error,
     },
     /// The file's content breaks the GGUF format; `offset` is where the problem was found.
     #[error("{path}: invalid GGUF file at byte {offset}: {reason}")]
@@ -51,6 +50,6 @@ pub enum GgufError {
 
 impl GgufError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        GgufError::Io { path: path.into(), source }
+        GgufError::Io { path: path.into(), error: source }
     }
 }

@@ -23,7 +23,7 @@ impl Cursor<'_> {
 }
 
 pub(super) fn load(path: &Path) -> Result<Imatrix, ImatrixError> {
-    let bytes = std::fs::read(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), error: source })?;
     let mut c = Cursor { b: &bytes, pos: 0 };
     let n_entries = c.i32().filter(|n| *n >= 1).ok_or_else(|| invalid(path, "neither GGUF nor legacy imatrix: no entries"))?;
     let mut m = Imatrix { is_legacy: true, ..Default::default() };

@@ -22,13 +22,12 @@ pub const KEY_CHUNK_SIZE: &str = "imatrix.chunk_size";
 #[derive(Debug, Error)]
 pub enum ImatrixError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (part of the message, so not repeated as a source).
+        error: std::io::Error,
     },
     /// The file is neither a valid GGUF imatrix nor a valid legacy one.
     #[error("{path}: not a valid importance matrix: {reason}")]
@@ -142,14 +141,14 @@ fn gguf_reason(e: GgufError) -> String {
 
 fn read_magic(path: &Path) -> Result<[u8; 4], ImatrixError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), source })?;
+    let mut f = std::fs::File::open(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), error: source })?;
     let mut b = [0u8; 4];
     let mut n = 0;
     while n < 4 {
         match f.read(&mut b[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(source) => return Err(ImatrixError::Io { path: path.to_path_buf(), source }),
+            Err(source) => return Err(ImatrixError::Io { path: path.to_path_buf(), error: source }),
         }
     }
     Ok(b)

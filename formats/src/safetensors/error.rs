@@ -11,8 +11,7 @@ use thiserror::Error;
 pub struct SafetensorsError {
     /// The file concerned (a tensor file, a shard index, or an output file).
     pub path: PathBuf,
-    /// What is wrong.
-    #[source]
+    /// What is wrong (part of the message, so not repeated as a source).
     pub kind: ErrorKind,
 }
 
