@@ -271,6 +271,9 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         progress.tensor(i, n, t);
         let w = writers[if job.keep_split { t.shard } else { 0 }].as_mut().expect("open writer");
         let src = p.set.shards()[t.shard].tensor_data(&t.info)?;
+        // The model loader validates every tensor it reads (check_tensors).
+        qforge_formats::ggml::validate_row_data(t.info.ty, &src)
+            .map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
         if !t.plan.converts() {
             w.write_tensor(&t.info.name, &src)?;
             progress.bytes(src.len() as u64);

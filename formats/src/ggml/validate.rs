@@ -95,6 +95,8 @@ pub fn validate_row_data(ty: GgmlType, data: &[u8]) -> Result<(), String> {
             }
         }
         GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::NVFP4 => {}
+        // ggml has no validation case for Q8_1, so it reports every Q8_1 buffer as invalid.
+        GgmlType::Q8_1 => return Err(format!("invalid type {ty}")),
         _ => {
             let offs = f16_scale_offsets(ty);
             for (i, b) in data.chunks_exact(ts).enumerate() {
