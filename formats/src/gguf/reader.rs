@@ -445,3 +445,41 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
     }
     Ok(GgufHeader { version, kvs, tensors, alignment, data_offset })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::{encode_header, TensorSpec};
+
+    fn sample() -> Vec<u8> {
+        let kvs = vec![
+            ("general.architecture".to_string(), GgufValue::string("llama")),
+            ("a.list".to_string(), GgufValue::Array(GgufArray::String(vec![b"x".to_vec(), b"".to_vec()]))),
+        ];
+        let specs = vec![TensorSpec { name: "t".into(), ty: GgmlType::F32, dims: vec![3, 2] }];
+        let (mut bytes, _) = encode_header(&kvs, &specs, 32).unwrap();
+        bytes.extend_from_slice(&[0u8; 32]);
+        bytes
+    }
+
+    #[test]
+    fn version_2_files_read_like_version_3() {
+        // v2 and v3 share the little-endian layout; v3 only added big-endian files.
+        let v3 = sample();
+        let mut v2 = v3.clone();
+        v2[4..8].copy_from_slice(&2u32.to_le_bytes());
+        let p = Path::new("mem.gguf");
+        let h3 = parse_header(&v3[..], v3.len() as u64, p).unwrap();
+        let h2 = parse_header(&v2[..], v2.len() as u64, p).unwrap();
+        assert_eq!(h2.version, 2);
+        assert_eq!((h2.kvs, h2.tensors, h2.data_offset), (h3.kvs, h3.tensors, h3.data_offset));
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_header_is_an_error() {
+        let full = sample();
+        for n in 0..full.len() - 24 {
+            assert!(parse_header(&full[..n], n as u64, Path::new("t.gguf")).is_err(), "length {n}");
+        }
+    }
+}
