@@ -6,6 +6,7 @@
 //! out as the C `MIN`/`MAX` macros expand them, so NaN inputs take the same branches.
 
 mod asymmetric;
+pub mod lanes;
 #[cfg(test)]
 pub(crate) mod oracle_check;
 mod rounding;

@@ -164,3 +164,129 @@ pub(crate) fn assert_non_finite_input_is_handled(ty: GgmlType, n_per_row: usize)
         }
     }
 }
+
+/// Sixteen values of one of the shapes that stress the scale searches: gaussians of
+/// magnitudes from 1e-30 to 1e30 (and up to near `f32::MAX`), values on exact grids (ties in
+/// the rounding), all-zero, constant (either sign, `-0.0` too), a lone spike, subnormals, one
+/// sign only, two distinct values, and magnitudes mixed per element.
+pub(crate) fn adversarial_chunk(rng: &mut oracle::Rng, shape: u64, out: &mut [f32; 16]) {
+    let sign = |rng: &mut oracle::Rng| {
+        if rng.next_u64() & 1 == 0 {
+            1.0f32
+        } else {
+            -1.0
+        }
+    };
+    match shape % 13 {
+        0 => {
+            let s = [1e-30f32, 1e-6, 0.02, 1.0, 1e4, 1e19, 1e30][(rng.next_u64() % 7) as usize];
+            out.iter_mut().for_each(|v| *v = rng.normal() * s);
+        }
+        1 => {
+            // Integers and half-integers times a power of two: exact ties.
+            let step = (2.0f32).powi((rng.next_u64() % 20) as i32 - 10);
+            let half = rng.next_u64() & 1 == 0;
+            out.iter_mut().for_each(|v| {
+                let k = (rng.next_u64() % 33) as f32 - 16.0;
+                *v = (k + if half { 0.5 } else { 0.0 }) * step;
+            });
+        }
+        2 => out.fill(0.0),
+        3 => {
+            let c = [0.0f32, -0.0, 3.7, -2.0, 1e-40, -1e30][(rng.next_u64() % 6) as usize];
+            out.fill(c);
+        }
+        4 => {
+            out.fill(0.0);
+            out[(rng.next_u64() % 16) as usize] = sign(rng) * 5.0;
+        }
+        5 => out.iter_mut().for_each(|v| {
+            *v = if rng.next_u64() & 1 == 0 {
+                rng.uniform() * 1e-39 * sign(rng)
+            } else {
+                ((rng.next_u64() % 7) as f32 - 3.0) * 1e-45
+            }
+        }),
+        6 => out.iter_mut().for_each(|v| {
+            *v = sign(rng) * (1e19 + rng.uniform() * 3.4e38);
+        }),
+        7 => out.iter_mut().for_each(|v| *v = rng.uniform() + 0.5),
+        8 => out.iter_mut().for_each(|v| *v = -rng.uniform() - 0.1),
+        9 => {
+            let (a, b) = (rng.normal(), rng.normal());
+            out.iter_mut()
+                .for_each(|v| *v = if rng.next_u64() & 1 == 0 { a } else { b });
+        }
+        10 => out.iter_mut().for_each(|v| *v = rng.normal() * 1e-7),
+        11 => out.iter_mut().for_each(|v| {
+            *v = rng.normal() * (10.0f32).powi((rng.next_u64() % 21) as i32 - 10);
+        }),
+        _ => {
+            // Small integers: many trial scales give the same levels.
+            out.iter_mut()
+                .for_each(|v| *v = (rng.next_u64() % 5) as f32 - 1.0);
+        }
+    }
+}
+
+/// `rows` rows of `n_per_row` values made of [`adversarial_chunk`]s (a shape often kept for
+/// the next chunk, so that whole sub-blocks of 32 share it), with NaN (payloads too) and
+/// ±infinity planted in about one row in eight when `non_finite`.
+pub(crate) fn adversarial_rows(
+    seed: u64,
+    rows: usize,
+    n_per_row: usize,
+    non_finite: bool,
+) -> Vec<f32> {
+    let mut rng = oracle::Rng::new(seed);
+    let mut v = vec![0.0f32; rows * n_per_row];
+    let mut shape = 0;
+    let mut chunk = [0.0f32; 16];
+    for c in v.chunks_mut(16) {
+        if rng.next_u64() % 2 == 0 {
+            shape = rng.next_u64();
+        }
+        adversarial_chunk(&mut rng, shape, &mut chunk);
+        c.copy_from_slice(&chunk[..c.len()]);
+    }
+    if non_finite {
+        for row in v.chunks_exact_mut(n_per_row) {
+            if rng.next_u64() % 8 == 0 {
+                let bad = [
+                    f32::NAN,
+                    f32::from_bits(0x7fc0_1234),
+                    f32::from_bits(0xffa0_0001),
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                ][(rng.next_u64() % 5) as usize];
+                row[(rng.next_u64() % n_per_row as u64) as usize] = bad;
+            }
+        }
+    }
+    v
+}
+
+/// An importance vector of `n` values: mostly positive values of varied magnitude, with
+/// zeros, `-0.0`, subnormals, huge values, and (when `non_finite`) a NaN or an infinity.
+pub(crate) fn adversarial_imatrix(seed: u64, n: usize, non_finite: bool) -> Vec<f32> {
+    let mut rng = oracle::Rng::new(seed);
+    let mut w: Vec<f32> = (0..n)
+        .map(|_| match rng.next_u64() % 16 {
+            0 => 0.0,
+            1 => -0.0,
+            2 => rng.uniform() * 1e-40,
+            3 => 1e30 * rng.uniform(),
+            4 => 1.0,
+            _ => rng.uniform() * rng.uniform() * 10.0,
+        })
+        .collect();
+    if non_finite && n > 0 {
+        let i = (rng.next_u64() % n as u64) as usize;
+        w[i] = if rng.next_u64() & 1 == 0 {
+            f32::NAN
+        } else {
+            f32::INFINITY
+        };
+    }
+    w
+}

@@ -1,9 +1,9 @@
 //! Q4_K: 256 weights in eight sub-blocks of 32, each with a 6-bit scale and min under fp16
 //! super-scales, levels in 4 bits (`block_q4_K`: `d`, `dmin`, `scales[12]`, `qs[128]`).
 
-use super::scale_min::{get_scale_min_k4, quantize_impl, quantize_ref, HEADER};
+use super::scale_min::{self, get_scale_min_k4, Kind, HEADER};
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::for_each_row;
+use crate::ggml::quants::helpers::lanes;
 use crate::ggml::types::QK_K;
 
 /// Bytes per block.
@@ -33,28 +33,30 @@ pub(super) fn dequantize(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// The Q4_K parameters of the shared Q4_K/Q5_K quantizer.
+const KIND: Kind = Kind {
+    nmax: 15,
+    search: (-1.0, 0.1, 20),
+    clamp_levels: false,
+    bytes: BYTES,
+    pack,
+};
+
 /// `quantize_q4_K`: `quantize_row_q4_K_ref` without importance weights, else
-/// `quantize_row_q4_K_impl` row by row.
+/// `quantize_row_q4_K_impl` row by row (lane-parallel where the CPU allows).
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
-    let mut l = [0u8; QK_K];
-    match imatrix {
-        None => {
-            for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BYTES)) {
-                quantize_ref(x, y, 15, (-1.0, 0.1, 20), &mut l);
-                pack(&l, y);
-            }
-        }
-        Some(qw) => for_each_row(src, dst, n_per_row, n_per_row / QK_K * BYTES, |x, y| {
-            for ((xb, yb), qb) in x
-                .chunks_exact(QK_K)
-                .zip(y.chunks_exact_mut(BYTES))
-                .zip(qw.chunks_exact(QK_K))
-            {
-                quantize_impl(xb, qb, yb, 15, false, &mut l);
-                pack(&l, yb);
-            }
-        }),
-    }
+    quantize_with(src, dst, n_per_row, imatrix, lanes::active());
+}
+
+/// [`quantize`], taking the lane-parallel path only when `lanes` is set.
+pub(super) fn quantize_with(
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+    lanes: bool,
+) {
+    scale_min::quantize(KIND, src, dst, n_per_row, imatrix, lanes);
 }
 
 /// Stores 256 levels in `0..16` as nibbles: byte `l` of each 32-byte group holds levels

@@ -4,7 +4,7 @@
 
 use crate::ggml::fp;
 use crate::ggml::quants::helpers::{
-    make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int,
+    for_each_row, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int,
 };
 use crate::ggml::types::QK_K;
 
@@ -59,6 +59,66 @@ fn requantize(x: &[f32], header: &[u8], nmax: i32, l: &mut [u8; QK_K]) {
     }
 }
 
+/// Stores a super-block's 256 levels into its block (after the header).
+pub(super) type PackFn = fn(&[u8; QK_K], &mut [u8]);
+
+/// The K-quant parameters of one of the two types: largest level, the reference path's
+/// search `(rmin, rdelta, nstep)`, Q5_K's clamp of the importance path's 6-bit values, the
+/// block size and the level packing.
+#[derive(Clone, Copy)]
+pub(super) struct Kind {
+    pub nmax: i32,
+    pub search: (f32, f32, i32),
+    pub clamp_levels: bool,
+    pub bytes: usize,
+    pub pack: PackFn,
+}
+
+/// `quantize_q4_K` / `quantize_q5_K`: `quantize_row_*_ref` on all of `src` without importance
+/// weights, else `quantize_row_*_impl` row by row; `lanes` takes the lane-parallel path where
+/// the CPU has it (same bytes).
+pub(super) fn quantize(
+    kind: Kind,
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+    lanes: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if lanes && crate::ggml::quants::helpers::lanes::available() {
+        // SAFETY: AVX2 is available (checked just above).
+        unsafe { avx2::quantize(kind, src, dst, n_per_row, imatrix) };
+        return;
+    }
+    let _ = lanes;
+    let mut l = [0u8; QK_K];
+    match imatrix {
+        None => {
+            for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(kind.bytes)) {
+                quantize_ref(x, y, kind.nmax, kind.search, &mut l);
+                (kind.pack)(&l, y);
+            }
+        }
+        Some(qw) => for_each_row(
+            src,
+            dst,
+            n_per_row,
+            n_per_row / QK_K * kind.bytes,
+            |x, y| {
+                for ((xb, yb), qb) in x
+                    .chunks_exact(QK_K)
+                    .zip(y.chunks_exact_mut(kind.bytes))
+                    .zip(qw.chunks_exact(QK_K))
+                {
+                    quantize_impl(xb, qb, yb, kind.nmax, kind.clamp_levels, &mut l);
+                    (kind.pack)(&l, yb);
+                }
+            },
+        ),
+    }
+}
+
 /// The reference path of `quantize_row_q4_K_ref` / `quantize_row_q5_K_ref` for one
 /// super-block: per-sub-block scale and min by `make_qkx2_quants` with weights
 /// `sqrt(mean x²) + |x|`, 6-bit rescaling against the largest, then the levels.
@@ -74,8 +134,6 @@ pub(super) fn quantize_ref(
     let mut weights = [0.0f32; 32];
     let mut mins = [0.0f32; NSUB];
     let mut scales = [0.0f32; NSUB];
-    let mut max_scale = 0.0f32;
-    let mut max_min = 0.0f32;
     for (j, (xs, ls)) in x.chunks_exact(32).zip(l.chunks_exact_mut(32)).enumerate() {
         let mut sum_x2 = 0.0f32;
         for &v in xs {
@@ -90,6 +148,24 @@ pub(super) fn quantize_ref(
         );
         scales[j] = scale;
         mins[j] = min;
+    }
+    finish_ref(x, header, nmax, &scales, &mins, l);
+}
+
+/// The rest of the reference path once the sub-blocks' scales and mins are known: 6-bit
+/// rescaling against the largest, the header, then the levels.
+#[inline(always)]
+fn finish_ref(
+    x: &[f32],
+    header: &mut [u8],
+    nmax: i32,
+    scales: &[f32; NSUB],
+    mins: &[f32; NSUB],
+    l: &mut [u8; QK_K],
+) {
+    let mut max_scale = 0.0f32;
+    let mut max_min = 0.0f32;
+    for (&scale, &min) in scales.iter().zip(mins) {
         if scale > max_scale {
             max_scale = scale;
         }
@@ -161,10 +237,27 @@ pub(super) fn quantize_impl(
         scales[j] = scale;
         mins[j] = min;
     }
+    finish_impl(x, header, nmax, clamp_levels, &scales, &mins, &sw, l);
+}
+
+/// The rest of the importance path once the sub-blocks' scales, mins and weight sums are
+/// known.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish_impl(
+    x: &[f32],
+    header: &mut [u8],
+    nmax: i32,
+    clamp_levels: bool,
+    scales: &[f32; NSUB],
+    mins: &[f32; NSUB],
+    sw: &[f32; NSUB],
+    l: &mut [u8; QK_K],
+) {
     let mut ls = [0u8; NSUB];
     let mut lm = [0u8; NSUB];
-    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
-    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    let d_block = make_qp_quants(63, scales, &mut ls, sw);
+    let m_block = make_qp_quants(63, mins, &mut lm, sw);
     if clamp_levels {
         for v in ls.iter_mut().chain(lm.iter_mut()) {
             *v = 63.min(*v);
@@ -174,4 +267,175 @@ pub(super) fn quantize_impl(
     fp::write_f16(&mut header[0..2], d_block);
     fp::write_f16(&mut header[2..4], m_block);
     requantize(x, header, nmax, l);
+}
+
+/// The lane-parallel path: the eight sub-blocks of a super-block (of two, where there are
+/// two) searched side by side, one per lane; the rest as the scalar path.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{finish_impl, finish_ref, quantize_impl, quantize_ref, Kind, HEADER, NSUB};
+    use crate::ggml::quants::helpers::for_each_row;
+    use crate::ggml::quants::helpers::lanes::avx2::{make_qkx_lanes, QkxParams, QkxWeights};
+    use crate::ggml::types::QK_K;
+
+    /// [`super::quantize`]'s lane-parallel path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quantize(
+        kind: Kind,
+        src: &[f32],
+        dst: &mut [u8],
+        n_per_row: usize,
+        imatrix: Option<&[f32]>,
+    ) {
+        match imatrix {
+            None => blocks(kind, src, dst, None),
+            Some(qw) => for_each_row(
+                src,
+                dst,
+                n_per_row,
+                n_per_row / QK_K * kind.bytes,
+                |x, y| blocks(kind, x, y, Some(qw)),
+            ),
+        }
+    }
+
+    /// Whole super-blocks of `x` into `y`, two at a time (then one), `qw` being the
+    /// importance values of the row (the importance path) or `None` (the reference path).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn blocks(kind: Kind, x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
+        let nb = (x.len() / QK_K).min(y.len() / kind.bytes);
+        let mut b = 0;
+        while b + 2 <= nb {
+            let (xs, ys) = (&x[b * QK_K..(b + 2) * QK_K], &mut y[b * kind.bytes..]);
+            let qs = qw.map(|q| &q[b * QK_K..(b + 2) * QK_K]);
+            if !group::<2>(kind, xs, ys, qs) {
+                for g in 0..2 {
+                    let qb = qs.map(|q| &q[g * QK_K..(g + 1) * QK_K]);
+                    scalar(
+                        kind,
+                        &xs[g * QK_K..(g + 1) * QK_K],
+                        &mut ys[g * kind.bytes..],
+                        qb,
+                    );
+                }
+            }
+            b += 2;
+        }
+        if b < nb {
+            let (xs, ys) = (&x[b * QK_K..(b + 1) * QK_K], &mut y[b * kind.bytes..]);
+            let qs = qw.map(|q| &q[b * QK_K..(b + 1) * QK_K]);
+            if !group::<1>(kind, xs, ys, qs) {
+                scalar(kind, xs, ys, qs);
+            }
+        }
+    }
+
+    /// One super-block by the scalar code (input the lane code leaves to it).
+    fn scalar(kind: Kind, x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
+        let mut l = [0u8; QK_K];
+        match qw {
+            None => quantize_ref(x, y, kind.nmax, kind.search, &mut l),
+            Some(q) => quantize_impl(x, q, y, kind.nmax, kind.clamp_levels, &mut l),
+        }
+        (kind.pack)(&l, y);
+    }
+
+    /// `G` consecutive super-blocks of `x` (with their importance values `qw`) into the
+    /// first `G` blocks of `y`; false, writing nothing, when the lane code leaves them to the
+    /// scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn group<const G: usize>(
+        kind: Kind,
+        x: &[f32],
+        y: &mut [u8],
+        qw: Option<&[f32]>,
+    ) -> bool {
+        let mut levels = [[0u8; QK_K]; 2];
+        let mut scales = [0.0f32; 16];
+        let mut mins = [0.0f32; 16];
+        let mut sw = [0.0f32; 16];
+        let mut sigma2 = [0.0f32; 2];
+        let (params, weights) = match qw {
+            None => (
+                QkxParams {
+                    nmax: kind.nmax,
+                    rmin: kind.search.0,
+                    rdelta: kind.search.1,
+                    nstep: kind.search.2,
+                    le_test: false,
+                },
+                QkxWeights::RmsPlusAbs,
+            ),
+            Some(qw) => {
+                for (g, s2) in sigma2.iter_mut().enumerate().take(G) {
+                    *s2 = super::super::sigma2(&x[g * QK_K..(g + 1) * QK_K], 2.0);
+                }
+                (
+                    QkxParams {
+                        nmax: kind.nmax,
+                        rmin: -0.9,
+                        rdelta: 0.05,
+                        nstep: 36,
+                        le_test: true,
+                    },
+                    QkxWeights::Importance {
+                        qw,
+                        sigma2: &sigma2[..G],
+                    },
+                )
+            }
+        };
+        let flat = levels.as_flattened_mut();
+        if !make_qkx_lanes::<32, G, false>(
+            params,
+            x,
+            weights,
+            flat,
+            &mut scales,
+            &mut mins,
+            &mut sw,
+        ) {
+            return false;
+        }
+        for (g, l) in levels.iter_mut().enumerate().take(G) {
+            let xb = &x[g * QK_K..(g + 1) * QK_K];
+            let yb = &mut y[g * kind.bytes..(g + 1) * kind.bytes];
+            let sub = |v: &[f32; 16]| -> [f32; NSUB] {
+                let mut a = [0.0f32; NSUB];
+                a.copy_from_slice(&v[g * NSUB..(g + 1) * NSUB]);
+                a
+            };
+            match qw {
+                None => finish_ref(
+                    xb,
+                    &mut yb[..HEADER],
+                    kind.nmax,
+                    &sub(&scales),
+                    &sub(&mins),
+                    l,
+                ),
+                Some(_) => finish_impl(
+                    xb,
+                    &mut yb[..HEADER],
+                    kind.nmax,
+                    kind.clamp_levels,
+                    &sub(&scales),
+                    &sub(&mins),
+                    &sub(&sw),
+                    l,
+                ),
+            }
+            (kind.pack)(l, yb);
+        }
+        true
+    }
 }
