@@ -13,7 +13,6 @@
 
 use qforge_formats::ggml::quants::helpers::lanes;
 use qforge_formats::ggml::{self, GgmlType};
-use std::time::Instant;
 
 const ROWS: usize = 256;
 const N_PER_ROW: usize = 4096;
@@ -43,6 +42,7 @@ fn thread_cpu_seconds() -> f64 {
 #[cfg(not(target_os = "linux"))]
 fn thread_cpu_seconds() -> f64 {
     use std::sync::OnceLock;
+    use std::time::Instant;
     static T0: OnceLock<Instant> = OnceLock::new();
     T0.get_or_init(Instant::now).elapsed().as_secs_f64()
 }

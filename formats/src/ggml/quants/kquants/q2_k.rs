@@ -4,7 +4,7 @@
 use super::bits::pack_2bit;
 use crate::ggml::fp;
 use crate::ggml::quants::helpers::{
-    for_each_row, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int,
+    for_each_row, lanes, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int,
 };
 use crate::ggml::types::QK_K;
 
@@ -42,8 +42,26 @@ pub(super) fn dequantize(src: &[u8], dst: &mut [f32]) {
 }
 
 /// `quantize_q2_K`: `quantize_row_q2_K_ref` without importance weights, else
-/// `quantize_row_q2_K_impl` row by row.
+/// `quantize_row_q2_K_impl` row by row (lane-parallel where the CPU allows).
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
+    quantize_with(src, dst, n_per_row, imatrix, lanes::active());
+}
+
+/// [`quantize`], taking the lane-parallel path only when `lanes` is set.
+pub(super) fn quantize_with(
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+    lanes: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if lanes && lanes::available() {
+        // SAFETY: AVX2 is available (checked just above).
+        unsafe { avx2::quantize(src, dst, n_per_row, imatrix) };
+        return;
+    }
+    let _ = lanes;
     match imatrix {
         None => {
             for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BYTES)) {
@@ -64,14 +82,11 @@ pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: O
 
 /// One super-block of `quantize_row_q2_K_ref`.
 fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
-    const Q4SCALE: f32 = 15.0;
     let mut l = [0u8; QK_K];
     let mut laux = [0u8; 16];
     let mut weights = [0.0f32; 16];
     let mut mins = [0.0f32; NSUB];
     let mut scales = [0.0f32; NSUB];
-    let mut max_scale = 0.0f32;
-    let mut max_min = 0.0f32;
     for (j, (xs, ls)) in x.chunks_exact(16).zip(l.chunks_exact_mut(16)).enumerate() {
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
@@ -79,6 +94,23 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
         let (scale, min) = make_qkx2_quants(3, xs, &weights, ls, &mut laux, -0.5, 0.1, 15, true);
         scales[j] = scale;
         mins[j] = min;
+    }
+    finish_ref(x, y, &scales, &mins, &mut l);
+}
+
+/// The rest of `quantize_row_q2_K_ref` once the sub-blocks' scales and mins are known.
+#[inline(always)]
+fn finish_ref(
+    x: &[f32],
+    y: &mut [u8],
+    scales: &[f32; NSUB],
+    mins: &[f32; NSUB],
+    l: &mut [u8; QK_K],
+) {
+    const Q4SCALE: f32 = 15.0;
+    let mut max_scale = 0.0f32;
+    let mut max_min = 0.0f32;
+    for (&scale, &min) in scales.iter().zip(mins) {
         if scale > max_scale {
             max_scale = scale;
         }
@@ -89,7 +121,7 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     let sc = &mut y[..QS];
     if max_scale > 0.0 {
         let iscale = Q4SCALE / max_scale;
-        for (b, &s) in sc.iter_mut().zip(&scales) {
+        for (b, &s) in sc.iter_mut().zip(scales) {
             *b = nearest_int(iscale * s) as u8;
         }
         fp::write_f16(&mut y[D..], max_scale / Q4SCALE);
@@ -99,7 +131,7 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     }
     if max_min > 0.0 {
         let iscale = Q4SCALE / max_min;
-        for (b, &m) in y[..QS].iter_mut().zip(&mins) {
+        for (b, &m) in y[..QS].iter_mut().zip(mins) {
             *b |= (nearest_int(iscale * m) << 4) as u8;
         }
         fp::write_f16(&mut y[DMIN..], max_min / Q4SCALE);
@@ -108,7 +140,7 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
     }
     let dm = fp::read_f16(&y[D..]);
     let mm = fp::read_f16(&y[DMIN..]);
-    requantize_and_pack(x, y, dm, mm, &mut l);
+    requantize_and_pack(x, y, dm, mm, l);
 }
 
 /// One super-block of `quantize_row_q2_K_impl` with importance weights `qw`.
@@ -137,16 +169,134 @@ fn quantize_block_impl(x: &[f32], y: &mut [u8], qw: &[f32]) {
         scales[j] = scale;
         mins[j] = min;
     }
+    finish_impl(x, y, &scales, &mins, &sw, &mut l);
+}
+
+/// The rest of `quantize_row_q2_K_impl` once the sub-blocks' scales, mins and weight sums
+/// are known.
+#[inline(always)]
+fn finish_impl(
+    x: &[f32],
+    y: &mut [u8],
+    scales: &[f32; NSUB],
+    mins: &[f32; NSUB],
+    sw: &[f32; NSUB],
+    l: &mut [u8; QK_K],
+) {
     let mut ls = [0u8; NSUB];
     let mut lm = [0u8; NSUB];
-    let dm = make_qp_quants(15, &scales, &mut ls, &sw);
-    let mm = make_qp_quants(15, &mins, &mut lm, &sw);
+    let dm = make_qp_quants(15, scales, &mut ls, sw);
+    let mm = make_qp_quants(15, mins, &mut lm, sw);
     let dm = fp::write_f16(&mut y[D..], dm);
     let mm = fp::write_f16(&mut y[DMIN..], mm);
     for ((b, &s), &m) in y[..QS].iter_mut().zip(&ls).zip(&lm) {
         *b = s | (m << 4);
     }
-    requantize_and_pack(x, y, dm, mm, &mut l);
+    requantize_and_pack(x, y, dm, mm, l);
+}
+
+/// The lane-parallel path: the sixteen sub-blocks of a super-block searched side by side,
+/// one per lane (two vectors of eight); the rest as the scalar path.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{finish_impl, finish_ref, quantize_block_impl, quantize_block_ref, BYTES, NSUB};
+    use crate::ggml::quants::helpers::for_each_row;
+    use crate::ggml::quants::helpers::lanes::avx2::{make_qkx_lanes, QkxParams, QkxWeights};
+    use crate::ggml::types::QK_K;
+
+    /// [`super::quantize_with`]'s lane-parallel path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quantize(
+        src: &[f32],
+        dst: &mut [u8],
+        n_per_row: usize,
+        imatrix: Option<&[f32]>,
+    ) {
+        match imatrix {
+            None => {
+                for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BYTES)) {
+                    if !block(x, y, None) {
+                        quantize_block_ref(x, y);
+                    }
+                }
+            }
+            Some(qw) => for_each_row(src, dst, n_per_row, n_per_row / QK_K * BYTES, |x, y| {
+                for ((xb, yb), qb) in x
+                    .chunks_exact(QK_K)
+                    .zip(y.chunks_exact_mut(BYTES))
+                    .zip(qw.chunks_exact(QK_K))
+                {
+                    if !block(xb, yb, Some(qb)) {
+                        quantize_block_impl(xb, yb, qb);
+                    }
+                }
+            }),
+        }
+    }
+
+    /// One super-block (with importance values `qw` on the importance path); false, writing
+    /// nothing, when the lane code leaves it to the scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) -> bool {
+        let mut l = [0u8; QK_K];
+        let mut scales = [0.0f32; NSUB];
+        let mut mins = [0.0f32; NSUB];
+        let mut sw = [0.0f32; NSUB];
+        let sigma2;
+        let done = match qw {
+            None => make_qkx_lanes::<16, 2, true>(
+                QkxParams {
+                    nmax: 3,
+                    rmin: -0.5,
+                    rdelta: 0.1,
+                    nstep: 15,
+                    le_test: false,
+                },
+                x,
+                QkxWeights::Abs,
+                &mut l,
+                &mut scales,
+                &mut mins,
+                &mut sw,
+            ),
+            Some(qw) => {
+                let s = super::super::sigma2(x, 1.0);
+                sigma2 = [s, s];
+                make_qkx_lanes::<16, 2, false>(
+                    QkxParams {
+                        nmax: 3,
+                        rmin: -0.9,
+                        rdelta: 0.05,
+                        nstep: 36,
+                        le_test: true,
+                    },
+                    x,
+                    QkxWeights::Importance {
+                        qw,
+                        sigma2: &sigma2,
+                    },
+                    &mut l,
+                    &mut scales,
+                    &mut mins,
+                    &mut sw,
+                )
+            }
+        };
+        if !done {
+            return false;
+        }
+        match qw {
+            None => finish_ref(x, y, &scales, &mins, &mut l),
+            Some(_) => finish_impl(x, y, &scales, &mins, &sw, &mut l),
+        }
+        true
+    }
 }
 
 /// Recomputes the levels from the stored scales (`dm`, `mm` as stored in fp16) and packs

@@ -3,7 +3,9 @@
 //! two bits, `scales[16]`, `d`).
 
 use crate::ggml::fp;
-use crate::ggml::quants::helpers::{for_each_row, make_qx_quants, nearest_int, GROUP_MAX_EPS};
+use crate::ggml::quants::helpers::{
+    for_each_row, lanes, make_qx_quants, nearest_int, GROUP_MAX_EPS,
+};
 use crate::ggml::types::QK_K;
 
 /// Bytes per block.
@@ -41,8 +43,26 @@ pub(super) fn dequantize(src: &[u8], dst: &mut [f32]) {
 
 /// `quantize_q6_K`: `quantize_row_q6_K_ref` without importance weights, else
 /// `quantize_row_q6_K_impl` (which uses the importance values themselves as weights) row by
-/// row.
+/// row (lane-parallel where the CPU allows).
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
+    quantize_with(src, dst, n_per_row, imatrix, lanes::active());
+}
+
+/// [`quantize`], taking the lane-parallel path only when `lanes` is set.
+pub(super) fn quantize_with(
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+    lanes: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if lanes && lanes::available() {
+        // SAFETY: AVX2 is available (checked just above).
+        unsafe { avx2::quantize(src, dst, n_per_row, imatrix) };
+        return;
+    }
+    let _ = lanes;
     match imatrix {
         None => {
             for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BYTES)) {
@@ -61,16 +81,78 @@ pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: O
     }
 }
 
+/// The lane-parallel path: the sixteen sub-blocks of a super-block searched side by side,
+/// one per lane (two vectors of eight); the rest as the scalar path.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{finish, quantize_block, BYTES, NSUB};
+    use crate::ggml::quants::helpers::for_each_row;
+    use crate::ggml::quants::helpers::lanes::avx2::make_qx_lanes;
+    use crate::ggml::types::QK_K;
+
+    /// [`super::quantize_with`]'s lane-parallel path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quantize(
+        src: &[f32],
+        dst: &mut [u8],
+        n_per_row: usize,
+        imatrix: Option<&[f32]>,
+    ) {
+        match imatrix {
+            None => {
+                for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BYTES)) {
+                    block(x, y, None);
+                }
+            }
+            Some(qw) => for_each_row(src, dst, n_per_row, n_per_row / QK_K * BYTES, |x, y| {
+                for ((xb, yb), qb) in x
+                    .chunks_exact(QK_K)
+                    .zip(y.chunks_exact_mut(BYTES))
+                    .zip(qw.chunks_exact(QK_K))
+                {
+                    block(xb, yb, Some(qb));
+                }
+            }),
+        }
+    }
+
+    /// One super-block, by the scalar code when the lane code leaves it to it.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
+        let mut l = [0i8; QK_K];
+        let mut scales = [0.0f32; NSUB];
+        if make_qx_lanes::<16, 2>(32, x, qw, &mut l, &mut scales) {
+            finish(x, y, &scales, &mut l);
+        } else {
+            quantize_block(x, y, qw);
+        }
+    }
+}
+
 /// One super-block of `quantize_row_q6_K_ref` (`qw` None) or `quantize_row_q6_K_impl`.
 fn quantize_block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; NSUB];
-    let mut max_scale = 0.0f32;
-    let mut max_abs_scale = 0.0f32;
     for (ib, (xs, ls)) in x.chunks_exact(16).zip(l.chunks_exact_mut(16)).enumerate() {
         let w = qw.map(|q| &q[16 * ib..16 * ib + 16]);
-        let scale = make_qx_quants(32, xs, ls, 1, w);
-        scales[ib] = scale;
+        scales[ib] = make_qx_quants(32, xs, ls, 1, w);
+    }
+    finish(x, y, &scales, &mut l);
+}
+
+/// The rest of a super-block once the sub-blocks' scales (and levels) are known: the 8-bit
+/// scales under the fp16 super-scale, then the levels.
+#[inline(always)]
+fn finish(x: &[f32], y: &mut [u8], scales: &[f32; NSUB], l: &mut [i8; QK_K]) {
+    let mut max_scale = 0.0f32;
+    let mut max_abs_scale = 0.0f32;
+    for &scale in scales {
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {
             max_abs_scale = abs_scale;
@@ -83,7 +165,7 @@ fn quantize_block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
     }
     let iscale = -128.0 / max_scale;
     let d_all = fp::write_f16(&mut y[D..], 1.0 / iscale);
-    for (b, &s) in y[SCALES..D].iter_mut().zip(&scales) {
+    for (b, &s) in y[SCALES..D].iter_mut().zip(scales) {
         *b = 127.min(nearest_int(iscale * s)) as u8;
     }
     for (j, (xs, ls)) in x.chunks_exact(16).zip(l.chunks_exact_mut(16)).enumerate() {

@@ -223,3 +223,13 @@ fn q4_k_lanes_match_scalar() {
 fn q5_k_lanes_match_scalar() {
     check_lanes_match_scalar(GgmlType::Q5_K, super::q5_k::quantize_with);
 }
+
+#[test]
+fn q2_k_lanes_match_scalar() {
+    check_lanes_match_scalar(GgmlType::Q2_K, super::q2_k::quantize_with);
+}
+
+#[test]
+fn q6_k_lanes_match_scalar() {
+    check_lanes_match_scalar(GgmlType::Q6_K, super::q6_k::quantize_with);
+}

@@ -7,6 +7,11 @@
 //! `#[inline(always)]` `unsafe fn`s meant to be inlined into `#[target_feature(enable =
 //! "avx2")]` functions (which is where their intrinsics become single instructions); their
 //! callers check [`super::available`] first.
+//!
+//! Performance note: the kernels use `#[inline(always)]` functions, not closures, for every
+//! piece of code that calls `F8` methods; a closure the compiler chooses not to inline is
+//! compiled without AVX2, and each intrinsic in it then becomes a function call (ten times
+//! slower than the scalar code).
 
 use std::arch::x86_64::*;
 
@@ -255,24 +260,23 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
         return false;
     }
     let zero = F8::splat(0.0);
-    let xv = |i: usize, g: usize| F8::load(&xt[i][g]);
     match weights {
         QkxWeights::RmsPlusAbs => {
             for g in 0..G {
                 let mut s = zero;
                 for i in 0..N {
-                    s = s.add(xv(i, g).mul(xv(i, g)));
+                    s = s.add(F8::load(&xt[i][g]).mul(F8::load(&xt[i][g])));
                 }
                 let av = s.div(F8::splat(N as f32)).sqrt();
                 for (i, w) in wt.iter_mut().enumerate() {
-                    av.add(xv(i, g).abs()).store(&mut w[g]);
+                    av.add(F8::load(&xt[i][g]).abs()).store(&mut w[g]);
                 }
             }
         }
         QkxWeights::Abs => {
             for (i, w) in wt.iter_mut().enumerate() {
                 for (g, w) in w.iter_mut().enumerate() {
-                    xv(i, g).abs().store(w);
+                    F8::load(&xt[i][g]).abs().store(w);
                 }
             }
         }
@@ -284,7 +288,7 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
             let sigma2 = &sigma2[..G];
             for (i, w) in wt.iter_mut().enumerate() {
                 for (g, w) in w.iter_mut().enumerate() {
-                    let xi = xv(i, g);
+                    let xi = F8::load(&xt[i][g]);
                     let s2 = F8::splat(sigma2[g]);
                     F8::load(w).mul(s2.add(xi.mul(xi)).sqrt()).store(w);
                 }
@@ -292,8 +296,6 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
         }
     }
     let wt = &wt;
-    let wv = |i: usize, g: usize| F8::load(&wt[i][g]);
-    let err = |diff: F8| if MAD { diff.abs() } else { diff.mul(diff) };
     let nmaxf = p.nmax as f32;
 
     // Per lane, as the C's prologue: min, max, sum_w, sum_x; the degenerate-group test.
@@ -303,7 +305,7 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     let mut sum_x = [zero; G];
     let mut sw = [zero; G];
     for g in 0..G {
-        let (x0, w0) = (xv(0, g), wv(0, g));
+        let (x0, w0) = (F8::load(&xt[0][g]), F8::load(&wt[0][g]));
         min[g] = x0;
         max[g] = x0;
         sum_w[g] = w0;
@@ -312,7 +314,7 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     }
     for i in 1..N {
         for g in 0..G {
-            let (xi, wi) = (xv(i, g), wv(i, g));
+            let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
             min[g] = xi.c_min(min[g]);
             max[g] = xi.c_max(max[g]);
             sum_w[g] = sum_w[g].add(wi);
@@ -343,10 +345,10 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     let min_degenerate = min;
     for i in 0..N {
         for g in 0..G {
-            let (xi, wi) = (xv(i, g), wv(i, g));
+            let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
             let l = lv_iscale[g].mul(xi.sub(min[g])).round_clamp(0, p.nmax);
             let diff = scale_v[g].mul(l).add(min[g]).sub(xi);
-            best_error[g] = best_error[g].add(wi.mul(err(diff)));
+            best_error[g] = best_error[g].add(wi.mul(err::<MAD>(diff)));
         }
     }
     if p.nstep >= 1 {
@@ -362,7 +364,7 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
             let mut sum_xl = [zero; G];
             for (i, la) in laux.iter_mut().enumerate() {
                 for g in 0..G {
-                    let (xi, wi) = (xv(i, g), wv(i, g));
+                    let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
                     let l = iscale[g].mul(xi.sub(min[g])).round_clamp(0, p.nmax);
                     la[g] = l;
                     let wl = wi.mul(l);
@@ -386,9 +388,9 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
             let mut cur = [zero; G];
             for (i, la) in laux.iter().enumerate() {
                 for g in 0..G {
-                    let (xi, wi) = (xv(i, g), wv(i, g));
+                    let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
                     let diff = this_scale[g].mul(la[g]).add(this_min[g]).sub(xi);
-                    cur[g] = cur[g].add(wi.mul(err(diff)));
+                    cur[g] = cur[g].add(wi.mul(err::<MAD>(diff)));
                 }
             }
             for g in 0..G {
@@ -416,7 +418,7 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     for i in 0..N {
         for g in 0..G {
             let l = lv_iscale[g]
-                .mul(xv(i, g).sub(lv_min[g]))
+                .mul(F8::load(&xt[i][g]).sub(lv_min[g]))
                 .round_clamp(0, p.nmax);
             let l = F8::select(degenerate[g], zero, l).to_array();
             for k in 0..8 {
@@ -425,6 +427,44 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
         }
     }
     true
+}
+
+/// `d²` or (`MAD`) `|d|`.
+#[inline(always)]
+fn err<const MAD: bool>(diff: F8) -> F8 {
+    if MAD {
+        diff.abs()
+    } else {
+        diff.mul(diff)
+    }
+}
+
+/// The sums of `make_qx_quants` for the inverse scales `iscale`: `sum(w x l)` and
+/// `sum(w l²)` in element order, `l` the clamped levels (a function rather than a closure so
+/// that it is always inlined, intrinsics included).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline(always)]
+unsafe fn qx_sums<const N: usize, const G: usize>(
+    iscale: &[F8; G],
+    xt: &[[[f32; 8]; G]; N],
+    wt: &[[[f32; 8]; G]; N],
+    wxt: &[[[f32; 8]; G]; N],
+    lo: i32,
+    hi: i32,
+) -> ([F8; G], [F8; G]) {
+    let zero = F8::splat(0.0);
+    let mut sumlx = [zero; G];
+    let mut suml2 = [zero; G];
+    for i in 0..N {
+        for g in 0..G {
+            let l = iscale[g].mul(F8::load(&xt[i][g])).round_clamp(lo, hi);
+            sumlx[g] = sumlx[g].add(F8::load(&wxt[i][g]).mul(l));
+            suml2[g] = suml2[g].add(F8::load(&wt[i][g]).mul(l).mul(l));
+        }
+    }
+    (sumlx, suml2)
 }
 
 /// `make_qx_quants(N, nmax, x, L, 1, qw)` on `8G` sub-blocks of `N` elements at once, one
@@ -453,7 +493,6 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
     if !all_finite(&xt) {
         return false;
     }
-    let xv = |i: usize, g: usize| F8::load(&xt[i][g]);
     match qw {
         Some(qw) => {
             transpose_in::<N, G>(qw, &mut wt);
@@ -464,19 +503,17 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
         None => {
             for (i, w) in wt.iter_mut().enumerate() {
                 for (g, w) in w.iter_mut().enumerate() {
-                    xv(i, g).mul(xv(i, g)).store(w);
+                    F8::load(&xt[i][g]).mul(F8::load(&xt[i][g])).store(w);
                 }
             }
         }
     }
     for (i, wx) in wxt.iter_mut().enumerate() {
         for (g, wx) in wx.iter_mut().enumerate() {
-            F8::load(&wt[i][g]).mul(xv(i, g)).store(wx);
+            F8::load(&wt[i][g]).mul(F8::load(&xt[i][g])).store(wx);
         }
     }
     let (wt, wxt) = (&wt, &wxt);
-    let wv = |i: usize, g: usize| F8::load(&wt[i][g]);
-    let wxv = |i: usize, g: usize| F8::load(&wxt[i][g]);
     let zero = F8::splat(0.0);
     let nmaxf = nmax as f32;
     let (lo, hi) = (-nmax, nmax - 1);
@@ -485,7 +522,7 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
     let mut amax = [zero; G];
     for i in 0..N {
         for g in 0..G {
-            let xi = xv(i, g);
+            let xi = F8::load(&xt[i][g]);
             let ax = xi.abs();
             let bigger = ax.gt(amax[g]);
             amax[g] = F8::select(bigger, ax, amax[g]);
@@ -498,19 +535,7 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
         all_zero[g] = amax[g].lt(F8::splat(GROUP_MAX_EPS));
         iscale[g] = F8::splat(-nmaxf).div(max[g]);
     }
-    let sums = |iscale: &[F8; G]| {
-        let mut sumlx = [zero; G];
-        let mut suml2 = [zero; G];
-        for i in 0..N {
-            for g in 0..G {
-                let l = iscale[g].mul(xv(i, g)).round_clamp(lo, hi);
-                sumlx[g] = sumlx[g].add(wxv(i, g).mul(l));
-                suml2[g] = suml2[g].add(wv(i, g).mul(l).mul(l));
-            }
-        }
-        (sumlx, suml2)
-    };
-    let (sumlx, suml2) = sums(&iscale);
+    let (sumlx, suml2) = qx_sums(&iscale, &xt, wt, wxt, lo, hi);
     let mut scale_v = [zero; G];
     let mut best = [zero; G];
     let mut best_iscale = iscale;
@@ -527,7 +552,7 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
         for g in 0..G {
             it[g] = num.div(max[g]);
         }
-        let (sumlx, suml2) = sums(&it);
+        let (sumlx, suml2) = qx_sums(&it, &xt, wt, wxt, lo, hi);
         for g in 0..G {
             let take = suml2[g]
                 .gt(zero)
@@ -545,7 +570,10 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
     }
     for i in 0..N {
         for g in 0..G {
-            let l = best_iscale[g].mul(xv(i, g)).round_clamp(lo, hi).add(nmax_v);
+            let l = best_iscale[g]
+                .mul(F8::load(&xt[i][g]))
+                .round_clamp(lo, hi)
+                .add(nmax_v);
             let l = F8::select(all_zero[g], zero, l).to_array();
             for k in 0..8 {
                 levels[(8 * g + k) * N + i] = l[k] as i8;
