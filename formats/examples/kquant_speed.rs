@@ -1,10 +1,11 @@
 //! Single-thread speed of the K-quant quantizers, scalar code against the lane-parallel (AVX2)
 //! code, with and without importance weights; both must give the same bytes (checked).
 //!
-//!     cargo run --release -p qforge-formats --example kquant_speed -- [TYPES] [REPS]
+//!     cargo run --release -p qforge-formats --example kquant_speed -- [TYPES] [REPS] [lanes]
 //!
 //! TYPES: comma-separated ggml type names (default q4_K,q5_K,q2_K,q6_K); REPS: timed runs per
-//! case after one warm-up, the fastest counted (default 5). The input is 256 rows of 4096
+//! case after one warm-up, the fastest counted (default 5); `lanes` times the lane path only
+//! (for profiling it). The input is 256 rows of 4096
 //! gaussian weights (sigma 0.02) with 0.1% outliers and an importance vector of positive
 //! values. With `KQ_DUMP=PREFIX` set, the rows and the importance vector are also written to
 //! `PREFIX.f32` and `PREFIX.imatrix.f32` (little-endian f32), e.g. for timing llama.cpp's
@@ -102,6 +103,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let types = args.get(1).map_or("q4_K,q5_K,q2_K,q6_K", |s| s.as_str());
     let reps: usize = args.get(2).map_or(5, |s| s.parse().expect("REPS"));
+    let lanes_only = args.get(3).is_some_and(|s| s == "lanes");
     let (src, imatrix) = data();
     if let Ok(prefix) = std::env::var("KQ_DUMP") {
         std::fs::write(format!("{prefix}.f32"), f32_bytes(&src)).expect("write rows");
@@ -117,11 +119,16 @@ fn main() {
     for name in types.split(',') {
         let ty = GgmlType::from_name(name).unwrap_or_else(|| panic!("unknown type {name}"));
         for im in [None, Some(&imatrix[..])] {
-            lanes::set_enabled(false);
-            let (ts, bs) = time(ty, &src, im, reps);
             lanes::set_enabled(true);
             let (tl, bl) = time(ty, &src, im, reps);
-            assert!(bs == bl, "{name}: the scalar and lane paths differ");
+            let ts = if lanes_only {
+                f64::NAN
+            } else {
+                lanes::set_enabled(false);
+                let (ts, bs) = time(ty, &src, im, reps);
+                assert!(bs == bl, "{name}: the scalar and lane paths differ");
+                ts
+            };
             println!(
                 "{name:5} {:7}  {:11.1}  {:10.1}  {:6.2}x",
                 if im.is_some() { "yes" } else { "no" },

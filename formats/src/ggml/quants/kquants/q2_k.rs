@@ -95,7 +95,7 @@ fn quantize_block_ref(x: &[f32], y: &mut [u8]) {
         scales[j] = scale;
         mins[j] = min;
     }
-    finish_ref(x, y, &scales, &mins, &mut l);
+    finish_ref(x, y, &scales, &mins, &mut l, |_, _| {});
 }
 
 /// The rest of `quantize_row_q2_K_ref` once the sub-blocks' scales and mins are known.
@@ -106,6 +106,7 @@ fn finish_ref(
     scales: &[f32; NSUB],
     mins: &[f32; NSUB],
     l: &mut [u8; QK_K],
+    search_levels: impl FnMut(usize, &mut [u8]),
 ) {
     const Q4SCALE: f32 = 15.0;
     let mut max_scale = 0.0f32;
@@ -140,7 +141,7 @@ fn finish_ref(
     }
     let dm = fp::read_f16(&y[D..]);
     let mm = fp::read_f16(&y[DMIN..]);
-    requantize_and_pack(x, y, dm, mm, l);
+    requantize_and_pack(x, y, dm, mm, l, search_levels);
 }
 
 /// One super-block of `quantize_row_q2_K_impl` with importance weights `qw`.
@@ -169,7 +170,7 @@ fn quantize_block_impl(x: &[f32], y: &mut [u8], qw: &[f32]) {
         scales[j] = scale;
         mins[j] = min;
     }
-    finish_impl(x, y, &scales, &mins, &sw, &mut l);
+    finish_impl(x, y, (&scales, &mins, &sw), &mut l, |_, _| {});
 }
 
 /// The rest of `quantize_row_q2_K_impl` once the sub-blocks' scales, mins and weight sums
@@ -178,10 +179,9 @@ fn quantize_block_impl(x: &[f32], y: &mut [u8], qw: &[f32]) {
 fn finish_impl(
     x: &[f32],
     y: &mut [u8],
-    scales: &[f32; NSUB],
-    mins: &[f32; NSUB],
-    sw: &[f32; NSUB],
+    (scales, mins, sw): (&[f32; NSUB], &[f32; NSUB], &[f32; NSUB]),
     l: &mut [u8; QK_K],
+    search_levels: impl FnMut(usize, &mut [u8]),
 ) {
     let mut ls = [0u8; NSUB];
     let mut lm = [0u8; NSUB];
@@ -192,7 +192,7 @@ fn finish_impl(
     for ((b, &s), &m) in y[..QS].iter_mut().zip(&ls).zip(&lm) {
         *b = s | (m << 4);
     }
-    requantize_and_pack(x, y, dm, mm, l);
+    requantize_and_pack(x, y, dm, mm, l, search_levels);
 }
 
 /// The lane-parallel path: the sixteen sub-blocks of a super-block searched side by side,
@@ -202,6 +202,7 @@ mod avx2 {
     use super::{finish_impl, finish_ref, quantize_block_impl, quantize_block_ref, BYTES, NSUB};
     use crate::ggml::quants::helpers::for_each_row;
     use crate::ggml::quants::helpers::lanes::avx2::{make_qkx_lanes, QkxParams, QkxWeights};
+    use crate::ggml::quants::helpers::lanes::qkx_levels;
     use crate::ggml::types::QK_K;
 
     /// [`super::quantize_with`]'s lane-parallel path.
@@ -248,6 +249,8 @@ mod avx2 {
         let mut scales = [0.0f32; NSUB];
         let mut mins = [0.0f32; NSUB];
         let mut sw = [0.0f32; NSUB];
+        let mut level_iscale = [0.0f32; NSUB];
+        let mut level_min = [0.0f32; NSUB];
         let sigma2;
         let done = match qw {
             None => make_qkx_lanes::<16, 2, true>(
@@ -260,10 +263,11 @@ mod avx2 {
                 },
                 x,
                 QkxWeights::Abs,
-                &mut l,
                 &mut scales,
                 &mut mins,
                 &mut sw,
+                &mut level_iscale,
+                &mut level_min,
             ),
             Some(qw) => {
                 let s = super::super::sigma2(x, 1.0);
@@ -281,30 +285,47 @@ mod avx2 {
                         qw,
                         sigma2: &sigma2,
                     },
-                    &mut l,
                     &mut scales,
                     &mut mins,
                     &mut sw,
+                    &mut level_iscale,
+                    &mut level_min,
                 )
             }
         };
         if !done {
             return false;
         }
+        let search_levels = |j: usize, ls: &mut [u8]| {
+            let xs = &x[16 * j..16 * j + 16];
+            qkx_levels(3, xs, level_iscale[j], level_min[j], ls);
+        };
         match qw {
-            None => finish_ref(x, y, &scales, &mins, &mut l),
-            Some(_) => finish_impl(x, y, &scales, &mins, &sw, &mut l),
+            None => finish_ref(x, y, &scales, &mins, &mut l, search_levels),
+            Some(_) => finish_impl(x, y, (&scales, &mins, &sw), &mut l, search_levels),
         }
         true
     }
 }
 
 /// Recomputes the levels from the stored scales (`dm`, `mm` as stored in fp16) and packs
-/// them; sub-blocks with a zero scale keep their levels from the search.
-fn requantize_and_pack(x: &[f32], y: &mut [u8], dm: f32, mm: f32, l: &mut [u8; QK_K]) {
-    for ((xs, ls), &sc) in x.chunks_exact(16).zip(l.chunks_exact_mut(16)).zip(&y[..QS]) {
+/// them; sub-blocks with a zero scale keep their levels from the search, which
+/// `search_levels(j, levels)` supplies for sub-block `j` (the scalar search has already
+/// written them; the lane-parallel one computes them on demand).
+#[inline(always)]
+fn requantize_and_pack(
+    x: &[f32],
+    y: &mut [u8],
+    dm: f32,
+    mm: f32,
+    l: &mut [u8; QK_K],
+    mut search_levels: impl FnMut(usize, &mut [u8]),
+) {
+    let chunks = x.chunks_exact(16).zip(l.chunks_exact_mut(16)).zip(&y[..QS]);
+    for (j, ((xs, ls), &sc)) in chunks.enumerate() {
         let d = dm * (sc & 0xF) as f32;
         if d == 0.0 {
+            search_levels(j, ls);
             continue;
         }
         let m = mm * (sc >> 4) as f32;

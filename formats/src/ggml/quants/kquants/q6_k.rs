@@ -88,6 +88,7 @@ mod avx2 {
     use super::{finish, quantize_block, BYTES, NSUB};
     use crate::ggml::quants::helpers::for_each_row;
     use crate::ggml::quants::helpers::lanes::avx2::make_qx_lanes;
+    use crate::ggml::quants::helpers::lanes::qx_levels;
     use crate::ggml::types::QK_K;
 
     /// [`super::quantize_with`]'s lane-parallel path.
@@ -127,8 +128,11 @@ mod avx2 {
     unsafe fn block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
         let mut l = [0i8; QK_K];
         let mut scales = [0.0f32; NSUB];
-        if make_qx_lanes::<16, 2>(32, x, qw, &mut l, &mut scales) {
-            finish(x, y, &scales, &mut l);
+        let mut level_iscale = [None; NSUB];
+        if make_qx_lanes::<16, 2>(32, x, qw, &mut scales, &mut level_iscale) {
+            finish(x, y, &scales, &mut l, |j, ls| {
+                qx_levels(32, &x[16 * j..16 * j + 16], level_iscale[j], ls)
+            });
         } else {
             quantize_block(x, y, qw);
         }
@@ -143,13 +147,21 @@ fn quantize_block(x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
         let w = qw.map(|q| &q[16 * ib..16 * ib + 16]);
         scales[ib] = make_qx_quants(32, xs, ls, 1, w);
     }
-    finish(x, y, &scales, &mut l);
+    finish(x, y, &scales, &mut l, |_, _| {});
 }
 
-/// The rest of a super-block once the sub-blocks' scales (and levels) are known: the 8-bit
-/// scales under the fp16 super-scale, then the levels.
+/// The rest of a super-block once the sub-blocks' scales are known: the 8-bit scales under
+/// the fp16 super-scale, then the levels. Sub-blocks whose scale rounds to zero keep their
+/// levels from the search, which `search_levels(j, levels)` supplies for sub-block `j` (the
+/// scalar search has already written them; the lane-parallel one computes them on demand).
 #[inline(always)]
-fn finish(x: &[f32], y: &mut [u8], scales: &[f32; NSUB], l: &mut [i8; QK_K]) {
+fn finish(
+    x: &[f32],
+    y: &mut [u8],
+    scales: &[f32; NSUB],
+    l: &mut [i8; QK_K],
+    mut search_levels: impl FnMut(usize, &mut [i8]),
+) {
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
     for &scale in scales {
@@ -171,6 +183,7 @@ fn finish(x: &[f32], y: &mut [u8], scales: &[f32; NSUB], l: &mut [i8; QK_K]) {
     for (j, (xs, ls)) in x.chunks_exact(16).zip(l.chunks_exact_mut(16)).enumerate() {
         let d = d_all * (y[SCALES + j] as i8) as f32;
         if d == 0.0 {
+            search_levels(j, ls);
             continue;
         }
         for (li, &xi) in ls.iter_mut().zip(xs) {

@@ -42,14 +42,24 @@ fn pack_scale_min_k4(ls: &[u8; NSUB], lm: &[u8; NSUB], scales: &mut [u8]) {
 }
 
 /// Recomputes the levels `0..=nmax` of `x` from the stored header, as the quantizers do
-/// after rounding the scales; sub-blocks whose scale is zero keep their levels.
-fn requantize(x: &[f32], header: &[u8], nmax: i32, l: &mut [u8; QK_K]) {
+/// after rounding the scales; sub-blocks whose scale is zero keep their levels from the
+/// search, which `search_levels(j, levels)` supplies for sub-block `j` (the scalar search has
+/// already written them; the lane-parallel one computes them on demand).
+#[inline(always)]
+fn requantize(
+    x: &[f32],
+    header: &[u8],
+    nmax: i32,
+    l: &mut [u8; QK_K],
+    mut search_levels: impl FnMut(usize, &mut [u8]),
+) {
     let d_all = fp::read_f16(header);
     let dmin_all = fp::read_f16(&header[2..]);
     for (j, (xs, ls)) in x.chunks_exact(32).zip(l.chunks_exact_mut(32)).enumerate() {
         let (sc, m) = get_scale_min_k4(j, &header[4..HEADER]);
         let d = d_all * sc as f32;
         if d == 0.0 {
+            search_levels(j, ls);
             continue;
         }
         let dm = dmin_all * m as f32;
@@ -149,7 +159,7 @@ pub(super) fn quantize_ref(
         scales[j] = scale;
         mins[j] = min;
     }
-    finish_ref(x, header, nmax, &scales, &mins, l);
+    finish_ref(x, header, nmax, &scales, &mins, l, |_, _| {});
 }
 
 /// The rest of the reference path once the sub-blocks' scales and mins are known: 6-bit
@@ -162,6 +172,7 @@ fn finish_ref(
     scales: &[f32; NSUB],
     mins: &[f32; NSUB],
     l: &mut [u8; QK_K],
+    search_levels: impl FnMut(usize, &mut [u8]),
 ) {
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
@@ -188,7 +199,7 @@ fn finish_ref(
     pack_scale_min_k4(&ls, &lm, &mut header[4..HEADER]);
     fp::write_f16(&mut header[0..2], max_scale / 63.0);
     fp::write_f16(&mut header[2..4], max_min / 63.0);
-    requantize(x, header, nmax, l);
+    requantize(x, header, nmax, l, search_levels);
 }
 
 /// The importance-weighted path of `quantize_row_q4_K_impl` / `quantize_row_q5_K_impl` for
@@ -237,22 +248,28 @@ pub(super) fn quantize_impl(
         scales[j] = scale;
         mins[j] = min;
     }
-    finish_impl(x, header, nmax, clamp_levels, &scales, &mins, &sw, l);
+    finish_impl(
+        x,
+        header,
+        nmax,
+        clamp_levels,
+        (&scales, &mins, &sw),
+        l,
+        |_, _| {},
+    );
 }
 
 /// The rest of the importance path once the sub-blocks' scales, mins and weight sums are
 /// known.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn finish_impl(
     x: &[f32],
     header: &mut [u8],
     nmax: i32,
     clamp_levels: bool,
-    scales: &[f32; NSUB],
-    mins: &[f32; NSUB],
-    sw: &[f32; NSUB],
+    (scales, mins, sw): (&[f32; NSUB], &[f32; NSUB], &[f32; NSUB]),
     l: &mut [u8; QK_K],
+    search_levels: impl FnMut(usize, &mut [u8]),
 ) {
     let mut ls = [0u8; NSUB];
     let mut lm = [0u8; NSUB];
@@ -266,7 +283,7 @@ fn finish_impl(
     pack_scale_min_k4(&ls, &lm, &mut header[4..HEADER]);
     fp::write_f16(&mut header[0..2], d_block);
     fp::write_f16(&mut header[2..4], m_block);
-    requantize(x, header, nmax, l);
+    requantize(x, header, nmax, l, search_levels);
 }
 
 /// The lane-parallel path: the eight sub-blocks of a super-block (of two, where there are
@@ -276,7 +293,12 @@ mod avx2 {
     use super::{finish_impl, finish_ref, quantize_impl, quantize_ref, Kind, HEADER, NSUB};
     use crate::ggml::quants::helpers::for_each_row;
     use crate::ggml::quants::helpers::lanes::avx2::{make_qkx_lanes, QkxParams, QkxWeights};
+    use crate::ggml::quants::helpers::lanes::qkx_levels;
     use crate::ggml::types::QK_K;
+
+    /// Super-blocks searched at once (eight lanes each): enough independent work to hide the
+    /// latency of the searches' sequential sums and divisions.
+    const WIDE: usize = 2;
 
     /// [`super::quantize`]'s lane-parallel path.
     ///
@@ -302,8 +324,9 @@ mod avx2 {
         }
     }
 
-    /// Whole super-blocks of `x` into `y`, two at a time (then one), `qw` being the
-    /// importance values of the row (the importance path) or `None` (the reference path).
+    /// Whole super-blocks of `x` into `y`, [`WIDE`] at a time, then two, then one, `qw`
+    /// being the importance values of the row (the importance path) or `None` (the reference
+    /// path).
     ///
     /// # Safety
     /// The CPU must support AVX2.
@@ -311,27 +334,42 @@ mod avx2 {
     unsafe fn blocks(kind: Kind, x: &[f32], y: &mut [u8], qw: Option<&[f32]>) {
         let nb = (x.len() / QK_K).min(y.len() / kind.bytes);
         let mut b = 0;
-        while b + 2 <= nb {
-            let (xs, ys) = (&x[b * QK_K..(b + 2) * QK_K], &mut y[b * kind.bytes..]);
-            let qs = qw.map(|q| &q[b * QK_K..(b + 2) * QK_K]);
-            if !group::<2>(kind, xs, ys, qs) {
-                for g in 0..2 {
-                    let qb = qs.map(|q| &q[g * QK_K..(g + 1) * QK_K]);
-                    scalar(
-                        kind,
-                        &xs[g * QK_K..(g + 1) * QK_K],
-                        &mut ys[g * kind.bytes..],
-                        qb,
-                    );
-                }
-            }
+        while b + WIDE <= nb {
+            run::<WIDE>(kind, x, y, qw, b);
+            b += WIDE;
+        }
+        if WIDE > 2 && b + 2 <= nb {
+            run::<2>(kind, x, y, qw, b);
             b += 2;
         }
         if b < nb {
-            let (xs, ys) = (&x[b * QK_K..(b + 1) * QK_K], &mut y[b * kind.bytes..]);
-            let qs = qw.map(|q| &q[b * QK_K..(b + 1) * QK_K]);
-            if !group::<1>(kind, xs, ys, qs) {
-                scalar(kind, xs, ys, qs);
+            run::<1>(kind, x, y, qw, b);
+        }
+    }
+
+    /// Super-blocks `b..b + G` of `x` into `y` (see [`blocks`]).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn run<const G: usize>(
+        kind: Kind,
+        x: &[f32],
+        y: &mut [u8],
+        qw: Option<&[f32]>,
+        b: usize,
+    ) {
+        let (xs, ys) = (&x[b * QK_K..(b + G) * QK_K], &mut y[b * kind.bytes..]);
+        let qs = qw.map(|q| &q[b * QK_K..(b + G) * QK_K]);
+        if !group::<G>(kind, xs, ys, qs) {
+            for g in 0..G {
+                let qb = qs.map(|q| &q[g * QK_K..(g + 1) * QK_K]);
+                scalar(
+                    kind,
+                    &xs[g * QK_K..(g + 1) * QK_K],
+                    &mut ys[g * kind.bytes..],
+                    qb,
+                );
             }
         }
     }
@@ -359,11 +397,13 @@ mod avx2 {
         y: &mut [u8],
         qw: Option<&[f32]>,
     ) -> bool {
-        let mut levels = [[0u8; QK_K]; 2];
-        let mut scales = [0.0f32; 16];
-        let mut mins = [0.0f32; 16];
-        let mut sw = [0.0f32; 16];
-        let mut sigma2 = [0.0f32; 2];
+        let mut l = [0u8; QK_K];
+        let mut scales = [0.0f32; 8 * WIDE];
+        let mut mins = [0.0f32; 8 * WIDE];
+        let mut sw = [0.0f32; 8 * WIDE];
+        let mut level_iscale = [0.0f32; 8 * WIDE];
+        let mut level_min = [0.0f32; 8 * WIDE];
+        let mut sigma2 = [0.0f32; WIDE];
         let (params, weights) = match qw {
             None => (
                 QkxParams {
@@ -394,47 +434,53 @@ mod avx2 {
                 )
             }
         };
-        let flat = levels.as_flattened_mut();
         if !make_qkx_lanes::<32, G, false>(
             params,
             x,
             weights,
-            flat,
             &mut scales,
             &mut mins,
             &mut sw,
+            &mut level_iscale,
+            &mut level_min,
         ) {
             return false;
         }
-        for (g, l) in levels.iter_mut().enumerate().take(G) {
+        for g in 0..G {
             let xb = &x[g * QK_K..(g + 1) * QK_K];
             let yb = &mut y[g * kind.bytes..(g + 1) * kind.bytes];
-            let sub = |v: &[f32; 16]| -> [f32; NSUB] {
+            let sub = |v: &[f32; 8 * WIDE]| -> [f32; NSUB] {
                 let mut a = [0.0f32; NSUB];
                 a.copy_from_slice(&v[g * NSUB..(g + 1) * NSUB]);
                 a
             };
+            let search_levels = |j: usize, ls: &mut [u8]| {
+                let c = g * NSUB + j;
+                let xs = &xb[32 * j..32 * j + 32];
+                qkx_levels(kind.nmax, xs, level_iscale[c], level_min[c], ls);
+            };
+            let header = &mut yb[..HEADER];
             match qw {
                 None => finish_ref(
                     xb,
-                    &mut yb[..HEADER],
+                    header,
                     kind.nmax,
                     &sub(&scales),
                     &sub(&mins),
-                    l,
+                    &mut l,
+                    search_levels,
                 ),
                 Some(_) => finish_impl(
                     xb,
-                    &mut yb[..HEADER],
+                    header,
                     kind.nmax,
                     kind.clamp_levels,
-                    &sub(&scales),
-                    &sub(&mins),
-                    &sub(&sw),
-                    l,
+                    (&sub(&scales), &sub(&mins), &sub(&sw)),
+                    &mut l,
+                    search_levels,
                 ),
             }
-            (kind.pack)(l, yb);
+            (kind.pack)(&l, yb);
         }
         true
     }

@@ -161,6 +161,14 @@ impl M8 {
         M8(unsafe { _mm256_and_ps(self.0, other.0) })
     }
 
+    /// The lanes as booleans.
+    #[inline(always)]
+    pub(crate) fn to_array(self) -> [bool; 8] {
+        // SAFETY: an M8 exists only where AVX2 is available (module docs).
+        let bits = unsafe { _mm256_movemask_ps(self.0) };
+        std::array::from_fn(|k| bits >> k & 1 != 0)
+    }
+
     /// Whether all eight lanes are set.
     #[inline(always)]
     pub(crate) fn all(self) -> bool {
@@ -231,11 +239,12 @@ pub(crate) struct QkxParams {
 /// `make_qkx2_quants` / `make_qkx3_quants` on `8G` sub-blocks of `N` elements at once, one
 /// per lane (`MAD`: absolute instead of squared error).
 ///
-/// Sub-block `c` is `x[cN..(c+1)N]`; its levels go to `levels[cN..(c+1)N]`, its scale to
-/// `scale[c]`, its `the_min` to `the_min[c]`, and the sum of its weights (summed from zero in
-/// element order) to `sum_weights[c]`. Returns false, writing nothing, when `x` or the
-/// importance values hold a NaN or an infinity (the scalar code keeps the C's handling of
-/// those).
+/// Sub-block `c` is `x[cN..(c+1)N]`; its scale goes to `scale[c]`, its `the_min` to
+/// `the_min[c]`, the sum of its weights (summed from zero in element order) to
+/// `sum_weights[c]`, and the inverse scale and min its levels come from to `level_iscale[c]`
+/// and `level_min[c]` (for [`super::qkx_levels`], which only the sub-blocks that need their
+/// search levels pay for). Returns false, writing nothing, when `x` or the importance values
+/// hold a NaN or an infinity (the scalar code keeps the C's handling of those).
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -245,14 +254,16 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     p: QkxParams,
     x: &[f32],
     weights: QkxWeights<'_>,
-    levels: &mut [u8],
     scale: &mut [f32],
     the_min: &mut [f32],
     sum_weights: &mut [f32],
+    level_iscale: &mut [f32],
+    level_min: &mut [f32],
 ) -> bool {
     let lanes = 8 * G;
-    let (levels, scale) = (&mut levels[..lanes * N], &mut scale[..lanes]);
-    let (the_min, sum_weights) = (&mut the_min[..lanes], &mut sum_weights[..lanes]);
+    let (scale, the_min) = (&mut scale[..lanes], &mut the_min[..lanes]);
+    let sum_weights = &mut sum_weights[..lanes];
+    let (level_iscale, level_min) = (&mut level_iscale[..lanes], &mut level_min[..lanes]);
     let mut xt = [[[0.0f32; 8]; G]; N];
     let mut wt = [[[0.0f32; 8]; G]; N];
     transpose_in::<N, G>(x, &mut xt);
@@ -404,26 +415,18 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
         }
     }
     for g in 0..G {
+        // Degenerate groups: scale 0, levels 0 (from an inverse scale of 0).
         let sc = F8::select(degenerate[g], zero, scale_v[g]).to_array();
         let mn = F8::select(degenerate[g], min_degenerate[g], min[g])
             .neg()
             .to_array();
         let s = sw[g].to_array();
+        let li = F8::select(degenerate[g], zero, lv_iscale[g]).to_array();
+        let lm = F8::select(degenerate[g], zero, lv_min[g]).to_array();
         for k in 0..8 {
-            scale[8 * g + k] = sc[k];
-            the_min[8 * g + k] = mn[k];
-            sum_weights[8 * g + k] = s[k];
-        }
-    }
-    for i in 0..N {
-        for g in 0..G {
-            let l = lv_iscale[g]
-                .mul(F8::load(&xt[i][g]).sub(lv_min[g]))
-                .round_clamp(0, p.nmax);
-            let l = F8::select(degenerate[g], zero, l).to_array();
-            for k in 0..8 {
-                levels[(8 * g + k) * N + i] = l[k] as u8;
-            }
+            let c = 8 * g + k;
+            (scale[c], the_min[c], sum_weights[c]) = (sc[k], mn[k], s[k]);
+            (level_iscale[c], level_min[c]) = (li[k], lm[k]);
         }
     }
     true
@@ -470,9 +473,10 @@ unsafe fn qx_sums<const N: usize, const G: usize>(
 /// `make_qx_quants(N, nmax, x, L, 1, qw)` on `8G` sub-blocks of `N` elements at once, one
 /// per lane: weights `qw` (laid out like `x`) or `x²`.
 ///
-/// Sub-block `c` is `x[cN..(c+1)N]`; its levels (plus `nmax`) go to `levels[cN..(c+1)N]` and
-/// its scale to `scale[c]`. Returns false, writing nothing, when `x` or `qw` hold a NaN or an
-/// infinity.
+/// Sub-block `c` is `x[cN..(c+1)N]`; its scale goes to `scale[c]` and the inverse scale its
+/// levels come from to `level_iscale[c]` (`None` for an all-zero group, whose levels are 0;
+/// see [`super::qx_levels`]). Returns false, writing nothing, when `x` or `qw` hold a NaN or
+/// an infinity.
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -481,11 +485,11 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
     nmax: i32,
     x: &[f32],
     qw: Option<&[f32]>,
-    levels: &mut [i8],
     scale: &mut [f32],
+    level_iscale: &mut [Option<f32>],
 ) -> bool {
     let lanes = 8 * G;
-    let (levels, scale) = (&mut levels[..lanes * N], &mut scale[..lanes]);
+    let (scale, level_iscale) = (&mut scale[..lanes], &mut level_iscale[..lanes]);
     let mut xt = [[[0.0f32; 8]; G]; N];
     let mut wt = [[[0.0f32; 8]; G]; N];
     let mut wxt = [[[0.0f32; 8]; G]; N];
@@ -563,21 +567,13 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
             best_iscale[g] = F8::select(take, it[g], best_iscale[g]);
         }
     }
-    let nmax_v = F8::splat(nmaxf);
     for g in 0..G {
         let sc = F8::select(all_zero[g], zero, scale_v[g]).to_array();
-        scale[8 * g..8 * g + 8].copy_from_slice(&sc);
-    }
-    for i in 0..N {
-        for g in 0..G {
-            let l = best_iscale[g]
-                .mul(F8::load(&xt[i][g]))
-                .round_clamp(lo, hi)
-                .add(nmax_v);
-            let l = F8::select(all_zero[g], zero, l).to_array();
-            for k in 0..8 {
-                levels[(8 * g + k) * N + i] = l[k] as i8;
-            }
+        let li = best_iscale[g].to_array();
+        let z = all_zero[g].to_array();
+        for k in 0..8 {
+            scale[8 * g + k] = sc[k];
+            level_iscale[8 * g + k] = if z[k] { None } else { Some(li[k]) };
         }
     }
     true

@@ -19,6 +19,7 @@ pub(crate) mod avx2;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
+use super::nearest_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the lane code may be used (see [`set_enabled`]).
@@ -48,4 +49,27 @@ pub fn available() -> bool {
 /// disabled by [`set_enabled`].
 pub fn active() -> bool {
     ENABLED.load(Ordering::Relaxed) && available()
+}
+
+/// The levels of a group from the inverse scale and min a lane-parallel asymmetric search
+/// reports for it: `MAX(0, MIN(nmax, nearest_int(iscale * (x - min))))`, the operations the
+/// search performed (a degenerate group reports 0 and 0, giving levels 0).
+pub(crate) fn qkx_levels(nmax: i32, x: &[f32], iscale: f32, min: f32, l: &mut [u8]) {
+    for (li, &xi) in l.iter_mut().zip(x) {
+        *li = nmax.min(nearest_int(iscale * (xi - min))).max(0) as u8;
+    }
+}
+
+/// The levels of a group from the inverse scale a lane-parallel symmetric search reports for
+/// it: `nmax + MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x)))`, or 0 for an all-zero
+/// group (`None`).
+pub(crate) fn qx_levels(nmax: i32, x: &[f32], iscale: Option<f32>, l: &mut [i8]) {
+    match iscale {
+        None => l.fill(0),
+        Some(iscale) => {
+            for (li, &xi) in l.iter_mut().zip(x) {
+                *li = (nmax + (nmax - 1).min(nearest_int(iscale * xi)).max(-nmax)) as i8;
+            }
+        }
+    }
 }

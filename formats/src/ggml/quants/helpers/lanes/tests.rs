@@ -2,8 +2,8 @@
 //! weight sum and level must have the same bits. (The codecs built on them are compared with
 //! the scalar codecs and with llama.cpp in `kquants::tests`.)
 
-use super::available;
 use super::avx2::{make_qkx_lanes, make_qx_lanes, QkxParams, QkxWeights};
+use super::{available, qkx_levels, qx_levels};
 use crate::ggml::quants::helpers::oracle_check::adversarial_rows;
 use crate::ggml::quants::helpers::{make_qkx2_quants, make_qkx3_quants, make_qx_quants};
 use crate::oracle;
@@ -26,12 +26,10 @@ unsafe fn qkx_lanes<const N: usize, const G: usize, const MAD: bool>(
     p: QkxParams,
     x: &[f32],
     weights: QkxWeights<'_>,
-    levels: &mut [u8],
-    scale: &mut [f32],
-    the_min: &mut [f32],
-    sw: &mut [f32],
+    out: &mut [Vec<f32>; 5],
 ) -> bool {
-    make_qkx_lanes::<N, G, MAD>(p, x, weights, levels, scale, the_min, sw)
+    let [scale, the_min, sw, level_iscale, level_min] = out;
+    make_qkx_lanes::<N, G, MAD>(p, x, weights, scale, the_min, sw, level_iscale, level_min)
 }
 
 /// `make_qx_lanes` under AVX2.
@@ -43,10 +41,10 @@ unsafe fn qx_lanes<const N: usize, const G: usize>(
     nmax: i32,
     x: &[f32],
     qw: Option<&[f32]>,
-    levels: &mut [i8],
     scale: &mut [f32],
+    level_iscale: &mut [Option<f32>],
 ) -> bool {
-    make_qx_lanes::<N, G>(nmax, x, qw, levels, scale)
+    make_qx_lanes::<N, G>(nmax, x, qw, scale, level_iscale)
 }
 
 /// One lane-parallel search of `8G` sub-blocks of `x` against the scalar one per sub-block.
@@ -59,29 +57,15 @@ fn check_qkx<const N: usize, const G: usize, const MAD: bool>(
     what: &str,
 ) {
     let lanes = 8 * G;
-    let mut levels = vec![0xAAu8; lanes * N];
-    let (mut scale, mut the_min, mut sw) = (
-        vec![0.0f32; lanes],
-        vec![0.0f32; lanes],
-        vec![0.0f32; lanes],
-    );
+    let mut out: [Vec<f32>; 5] = std::array::from_fn(|_| vec![0.0f32; lanes]);
     let weights = match w {
         W::RmsPlusAbs => QkxWeights::RmsPlusAbs,
         W::Abs => QkxWeights::Abs,
         W::Importance => QkxWeights::Importance { qw, sigma2 },
     };
     // SAFETY: the callers return early without AVX2.
-    let done = unsafe {
-        qkx_lanes::<N, G, MAD>(
-            p,
-            x,
-            weights,
-            &mut levels,
-            &mut scale,
-            &mut the_min,
-            &mut sw,
-        )
-    };
+    let done = unsafe { qkx_lanes::<N, G, MAD>(p, x, weights, &mut out) };
+    let [scale, the_min, sw, level_iscale, level_min] = &out;
     let finite = x[..lanes * N].iter().all(|v| v.is_finite())
         && (!matches!(w, W::Importance) || qw[..lanes * N].iter().all(|v| v.is_finite()));
     assert_eq!(
@@ -153,7 +137,9 @@ fn check_qkx<const N: usize, const G: usize, const MAD: bool>(
             the_min[c],
             ctx()
         );
-        assert_eq!(&levels[c * N..(c + 1) * N], &l[..], "levels; {}", ctx());
+        let mut levels = [0xAAu8; N];
+        qkx_levels(p.nmax, xs, level_iscale[c], level_min[c], &mut levels);
+        assert_eq!(levels, l, "levels; {}", ctx());
         if matches!(w, W::Importance) {
             assert_eq!(sw[c].to_bits(), sum.to_bits(), "weight sum; {}", ctx());
         }
@@ -283,10 +269,10 @@ fn qx_lanes_match_scalar() {
     for (x, qw) in inputs(11, 600, 256) {
         for use_qw in [false, true] {
             let w = if use_qw { Some(&qw[..]) } else { None };
-            let mut levels = [0x55i8; 256];
             let mut scale = [0.0f32; 16];
+            let mut level_iscale = [Some(f32::NAN); 16];
             // SAFETY: returned early without AVX2.
-            let done = unsafe { qx_lanes::<16, 2>(32, &x, w, &mut levels, &mut scale) };
+            let done = unsafe { qx_lanes::<16, 2>(32, &x, w, &mut scale, &mut level_iscale) };
             let finite =
                 x.iter().all(|v| v.is_finite()) && (!use_qw || qw.iter().all(|v| v.is_finite()));
             assert_eq!(
@@ -308,7 +294,9 @@ fn qx_lanes_match_scalar() {
                     scale[c],
                     ctx()
                 );
-                assert_eq!(&levels[c * 16..(c + 1) * 16], &l[..], "levels; {}", ctx());
+                let mut levels = [0x55i8; 16];
+                qx_levels(32, xs, level_iscale[c], &mut levels);
+                assert_eq!(levels, l, "levels; {}", ctx());
             }
         }
     }
