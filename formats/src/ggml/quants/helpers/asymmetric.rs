@@ -78,6 +78,7 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
         sum_w += w;
         sum_x += w * xi;
     }
+    let xmin = min;
     if min > 0.0 {
         min = 0.0;
     }
@@ -101,13 +102,17 @@ fn make_qkx_quants<const N: usize, const MAD: bool>(
     }
     let no_nan = !x.iter().any(|v| v.is_nan());
     // Levels of trial `is` for the given `min` into `out`, and whether they differ from
-    // `before`. With finite iscale and range, 0 <= iscale*(x - min) <= about nmax + 1, so
-    // clamping to the integer bounds before rounding (cheaper) gives the C's level; otherwise
-    // (NaN payloads, infinities from subnormal ranges) the C's order is kept.
+    // `before`. The products iscale*(x - min) lie between those of the smallest and the
+    // largest element (subtraction and multiplication round monotonically); when both are
+    // below 4194303 in magnitude, clamping to the integer bounds before rounding (cheaper)
+    // gives the C's level. Otherwise (NaN, infinities, or a fitted `min` far above an
+    // element of little weight, where nearest_int's bit trick gives meaningless values that
+    // the C then clamps) the C's order is kept.
+    let small = |v: f32| v.abs() < 4194303.0;
     let trial = |is: i32, min: f32, out: &mut [u8], before: &[u8]| -> bool {
         let iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
         let mut changed = false;
-        if no_nan && iscale.is_finite() && (max - min).is_finite() {
+        if no_nan && small(iscale * (xmin - min)) && small(iscale * (max - min)) {
             for ((o, &b), &xi) in out.iter_mut().zip(before).zip(x) {
                 let v = iscale * (xi - min);
                 let v = if nmaxf < v { nmaxf } else { v };

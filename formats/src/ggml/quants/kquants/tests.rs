@@ -172,6 +172,19 @@ type QuantizeWith = fn(&[f32], &mut [u8], usize, Option<&[f32]>, bool);
 /// (adversarial) importance values, for rows of one to eleven super-blocks (pairs and an odd
 /// one); then the finite rows against llama.cpp.
 fn check_lanes_match_scalar(ty: GgmlType, quantize_with: QuantizeWith) {
+    check_lanes_match_scalar_once(ty, quantize_with);
+    // Again with the lane code's exact rounding everywhere (it otherwise takes a cheaper one
+    // where it can bound the values rounded).
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::ggml::quants::helpers::lanes::avx2::FORCE_EXACT;
+        FORCE_EXACT.with(|f| f.set(true));
+        check_lanes_match_scalar_once(ty, quantize_with);
+        FORCE_EXACT.with(|f| f.set(false));
+    }
+}
+
+fn check_lanes_match_scalar_once(ty: GgmlType, quantize_with: QuantizeWith) {
     let ts = ty.type_size();
     for (seed, n) in [(1u64, 256usize), (2, 512), (3, 768), (4, 2816)] {
         let rows = 400 * 256 / n;
@@ -232,4 +245,49 @@ fn q2_k_lanes_match_scalar() {
 #[test]
 fn q6_k_lanes_match_scalar() {
     check_lanes_match_scalar(GgmlType::Q6_K, super::q6_k::quantize_with);
+}
+
+/// A sub-block of values in [0, 1] with one element of little importance far below them,
+/// among sub-blocks of values up to 3000 (so that its scale rounds to zero and its search
+/// levels are kept): a trial's fit moves the min up to the cluster, and the next trials'
+/// products iscale*(x - min) for the outlier exceed 2^22, where nearest_int's bit trick gives
+/// meaningless values that the C then clamps.
+fn outlier_row(rng: &mut oracle::Rng, outlier: f32, importance: f32) -> (Vec<f32>, Vec<f32>) {
+    let mut x = vec![0.0f32; 256];
+    let mut qw = vec![1.0f32; 256];
+    for (c, (xs, ws)) in x
+        .chunks_exact_mut(32)
+        .zip(qw.chunks_exact_mut(32))
+        .enumerate()
+    {
+        for (v, w) in xs.iter_mut().zip(ws.iter_mut()) {
+            *v = rng.uniform() * if c == 1 { 1.0 } else { 3000.0 };
+            *w = 0.5 + rng.uniform();
+        }
+    }
+    x[33] = outlier;
+    qw[33] = importance;
+    (x, qw)
+}
+
+#[test]
+fn outlier_below_a_fitted_min_matches_llama_cpp() {
+    let mut rng = oracle::Rng::new(31);
+    for (ty, quantize_with) in [
+        (GgmlType::Q4_K, super::q4_k::quantize_with as QuantizeWith),
+        (GgmlType::Q5_K, super::q5_k::quantize_with),
+    ] {
+        for k in 0..40 {
+            // Zero importance (the outlier's level matters only where the search levels are
+            // kept), or little (its level changes the sums and errors).
+            let importance = [0.0, 1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4][k % 8];
+            let (x, qw) = outlier_row(&mut rng, -(1e6 + (k / 8) as f32 * 7.3e5), importance);
+            assert_matches(ty, 256, &x, Some(&qw));
+            let ts = ty.type_size();
+            let (mut scalar, mut lanes) = (vec![0u8; ts], vec![0u8; ts]);
+            quantize_with(&x, &mut scalar, 256, Some(&qw), false);
+            quantize_with(&x, &mut lanes, 256, Some(&qw), true);
+            assert_eq!(scalar, lanes, "{ty} outlier {}", x[33]);
+        }
+    }
 }

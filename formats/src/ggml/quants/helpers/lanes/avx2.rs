@@ -153,6 +153,51 @@ impl F8 {
     }
 }
 
+impl F8 {
+    /// [`F8::round_clamp`] in float arithmetic, `MAX(lo, MIN(hi, (self + 1.5*2^23) -
+    /// 1.5*2^23))`: the same values (round half to even, then the clamp) wherever `|self| <
+    /// 4194303`, where `self + 1.5*2^23` lies in `[2^23, 2^24)` (spacing 1, so the addition
+    /// rounds `self` to an integer and the subtraction is exact), and two instructions fewer.
+    #[inline(always)]
+    pub(crate) fn round_clamp_small(self, lo: F8, hi: F8) -> F8 {
+        // SAFETY: an F8 exists only where AVX2 is available (module docs).
+        let magic = unsafe { F8::splat(12582912.0) };
+        lo.c_max(hi.c_min(self.add(magic).sub(magic)))
+    }
+}
+
+/// Below this magnitude [`F8::round_clamp_small`] equals [`F8::round_clamp`].
+const SMALL: f32 = 4194303.0;
+
+/// Test hook: a thread whose flag is set takes the exact rounding everywhere, so that the
+/// tests cover both roundings (they give the same results, so other tests are unaffected).
+#[cfg(test)]
+thread_local! {
+    pub(crate) static FORCE_EXACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Trials that took the exact rounding on this thread.
+    pub(crate) static EXACT_TRIALS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the small-value rounding may be used (always, outside the tests' hook).
+#[inline(always)]
+fn small_rounding_allowed() -> bool {
+    #[cfg(test)]
+    {
+        !FORCE_EXACT.with(|f| f.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
+/// Counts a trial that took the exact rounding (tests only).
+#[inline(always)]
+fn count_exact_trial() {
+    #[cfg(test)]
+    EXACT_TRIALS.with(|c| c.set(c.get() + 1));
+}
+
 impl M8 {
     /// Lanes set in both.
     #[inline(always)]
@@ -167,6 +212,13 @@ impl M8 {
         // SAFETY: an M8 exists only where AVX2 is available (module docs).
         let bits = unsafe { _mm256_movemask_ps(self.0) };
         std::array::from_fn(|k| bits >> k & 1 != 0)
+    }
+
+    /// Lanes set in either.
+    #[inline(always)]
+    pub(crate) fn or(self, other: M8) -> M8 {
+        // SAFETY: an M8 exists only where AVX2 is available (module docs).
+        M8(unsafe { _mm256_or_ps(self.0, other.0) })
     }
 
     /// Whether all eight lanes are set.
@@ -333,6 +385,8 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
             sw[g] = sw[g].add(wi);
         }
     }
+    // The smallest element, for the bound on the trials' products below.
+    let xmin = min;
     let mut degenerate = [zero.lt(zero); G];
     let mut scale_v = [zero; G];
     let mut best_error = [zero; G];
@@ -370,20 +424,24 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
             for g in 0..G {
                 iscale[g] = num.div(max[g].sub(min[g]));
             }
-            let mut sum_l = [zero; G];
-            let mut sum_l2 = [zero; G];
-            let mut sum_xl = [zero; G];
-            for (i, la) in laux.iter_mut().enumerate() {
-                for g in 0..G {
-                    let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
-                    let l = iscale[g].mul(xi.sub(min[g])).round_clamp(0, p.nmax);
-                    la[g] = l;
-                    let wl = wi.mul(l);
-                    sum_l[g] = sum_l[g].add(wl);
-                    sum_l2[g] = sum_l2[g].add(wl.mul(l));
-                    sum_xl[g] = sum_xl[g].add(wl.mul(xi));
-                }
+            // The products iscale*(x - min) lie between those of the smallest and the largest
+            // element (subtraction and multiplication round monotonically); when all lanes'
+            // (but degenerate groups', whose results are discarded) are below SMALL, the
+            // cheaper rounding gives the same levels.
+            let mut small = small_rounding_allowed();
+            for g in 0..G {
+                let lo = iscale[g].mul(xmin[g].sub(min[g])).abs();
+                let hi = iscale[g].mul(max[g].sub(min[g])).abs();
+                let limit = F8::splat(SMALL);
+                let ok = lo.lt(limit).and(hi.lt(limit)).or(degenerate[g]);
+                small &= ok.all();
             }
+            let (sum_l, sum_l2, sum_xl) = if small {
+                qkx_sums::<N, G, true>(&iscale, &min, &xt, wt, &mut laux, p.nmax)
+            } else {
+                count_exact_trial();
+                qkx_sums::<N, G, false>(&iscale, &min, &xt, wt, &mut laux, p.nmax)
+            };
             let mut this_scale = [zero; G];
             let mut this_min = [zero; G];
             let mut d_pos = [zero.lt(zero); G];
@@ -432,6 +490,45 @@ pub(crate) unsafe fn make_qkx_lanes<const N: usize, const G: usize, const MAD: b
     true
 }
 
+/// One trial's levels (into `laux`) and sums `sum(w l)`, `sum(w l²)`, `sum(w l x)` in
+/// element order for `make_qkx_lanes`, with the cheaper rounding when `SMALL` (valid only
+/// where the caller has bounded the products).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline(always)]
+unsafe fn qkx_sums<const N: usize, const G: usize, const SMALL: bool>(
+    iscale: &[F8; G],
+    min: &[F8; G],
+    xt: &[[[f32; 8]; G]; N],
+    wt: &[[[f32; 8]; G]; N],
+    laux: &mut [[F8; G]; N],
+    nmax: i32,
+) -> ([F8; G], [F8; G], [F8; G]) {
+    let zero = F8::splat(0.0);
+    let nmax_v = F8::splat(nmax as f32);
+    let mut sum_l = [zero; G];
+    let mut sum_l2 = [zero; G];
+    let mut sum_xl = [zero; G];
+    for (i, la) in laux.iter_mut().enumerate() {
+        for g in 0..G {
+            let (xi, wi) = (F8::load(&xt[i][g]), F8::load(&wt[i][g]));
+            let v = iscale[g].mul(xi.sub(min[g]));
+            let l = if SMALL {
+                v.round_clamp_small(zero, nmax_v)
+            } else {
+                v.round_clamp(0, nmax)
+            };
+            la[g] = l;
+            let wl = wi.mul(l);
+            sum_l[g] = sum_l[g].add(wl);
+            sum_l2[g] = sum_l2[g].add(wl.mul(l));
+            sum_xl[g] = sum_xl[g].add(wl.mul(xi));
+        }
+    }
+    (sum_l, sum_l2, sum_xl)
+}
+
 /// `d²` or (`MAD`) `|d|`.
 #[inline(always)]
 fn err<const MAD: bool>(diff: F8) -> F8 {
@@ -443,13 +540,14 @@ fn err<const MAD: bool>(diff: F8) -> F8 {
 }
 
 /// The sums of `make_qx_quants` for the inverse scales `iscale`: `sum(w x l)` and
-/// `sum(w l²)` in element order, `l` the clamped levels (a function rather than a closure so
-/// that it is always inlined, intrinsics included).
+/// `sum(w l²)` in element order, `l` the clamped levels, with the cheaper rounding when
+/// `SMALL` (a function rather than a closure so that it is always inlined, intrinsics
+/// included).
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[inline(always)]
-unsafe fn qx_sums<const N: usize, const G: usize>(
+unsafe fn qx_sums<const N: usize, const G: usize, const SMALL: bool>(
     iscale: &[F8; G],
     xt: &[[[f32; 8]; G]; N],
     wt: &[[[f32; 8]; G]; N],
@@ -458,11 +556,17 @@ unsafe fn qx_sums<const N: usize, const G: usize>(
     hi: i32,
 ) -> ([F8; G], [F8; G]) {
     let zero = F8::splat(0.0);
+    let (lo_v, hi_v) = (F8::splat(lo as f32), F8::splat(hi as f32));
     let mut sumlx = [zero; G];
     let mut suml2 = [zero; G];
     for i in 0..N {
         for g in 0..G {
-            let l = iscale[g].mul(F8::load(&xt[i][g])).round_clamp(lo, hi);
+            let v = iscale[g].mul(F8::load(&xt[i][g]));
+            let l = if SMALL {
+                v.round_clamp_small(lo_v, hi_v)
+            } else {
+                v.round_clamp(lo, hi)
+            };
             sumlx[g] = sumlx[g].add(F8::load(&wxt[i][g]).mul(l));
             suml2[g] = suml2[g].add(F8::load(&wt[i][g]).mul(l).mul(l));
         }
@@ -539,7 +643,22 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
         all_zero[g] = amax[g].lt(F8::splat(GROUP_MAX_EPS));
         iscale[g] = F8::splat(-nmaxf).div(max[g]);
     }
-    let (sumlx, suml2) = qx_sums(&iscale, &xt, wt, wxt, lo, hi);
+    // In groups that are not all zero (the others' results are discarded), |max| >=
+    // GROUP_MAX_EPS, so every trial's inverse scale (nmax + 0.1 is)/|max| is finite and, the
+    // multiplication rounding monotonically, |iscale*x| <= about nmax + 1 (|x| <= |max|):
+    // the cheaper rounding is exact.
+    let small = small_rounding_allowed();
+    // (A macro, not a closure: see the module docs.)
+    macro_rules! sums {
+        ($iscale:expr) => {
+            if small {
+                qx_sums::<N, G, true>($iscale, &xt, wt, wxt, lo, hi)
+            } else {
+                qx_sums::<N, G, false>($iscale, &xt, wt, wxt, lo, hi)
+            }
+        };
+    }
+    let (sumlx, suml2) = sums!(&iscale);
     let mut scale_v = [zero; G];
     let mut best = [zero; G];
     let mut best_iscale = iscale;
@@ -556,7 +675,7 @@ pub(crate) unsafe fn make_qx_lanes<const N: usize, const G: usize>(
         for g in 0..G {
             it[g] = num.div(max[g]);
         }
-        let (sumlx, suml2) = qx_sums(&it, &xt, wt, wxt, lo, hi);
+        let (sumlx, suml2) = sums!(&it);
         for g in 0..G {
             let take = suml2[g]
                 .gt(zero)

@@ -2,7 +2,9 @@
 //! weight sum and level must have the same bits. (The codecs built on them are compared with
 //! the scalar codecs and with llama.cpp in `kquants::tests`.)
 
-use super::avx2::{make_qkx_lanes, make_qx_lanes, QkxParams, QkxWeights};
+use super::avx2::{
+    make_qkx_lanes, make_qx_lanes, QkxParams, QkxWeights, EXACT_TRIALS, FORCE_EXACT,
+};
 use super::{available, qkx_levels, qx_levels};
 use crate::ggml::quants::helpers::oracle_check::adversarial_rows;
 use crate::ggml::quants::helpers::{make_qkx2_quants, make_qkx3_quants, make_qx_quants};
@@ -172,6 +174,19 @@ fn inputs(seed: u64, rounds: usize, len: usize) -> impl Iterator<Item = (Vec<f32
         .into_iter()
 }
 
+/// Runs `f` with the lane code's cheaper rounding where its bound allows it, then with the
+/// exact rounding everywhere; returns how many qkx trials took the exact rounding in the
+/// first run (the bound failed).
+fn both_roundings(f: impl Fn()) -> u64 {
+    EXACT_TRIALS.with(|c| c.set(0));
+    f();
+    let exact = EXACT_TRIALS.with(|c| c.get());
+    FORCE_EXACT.with(|c| c.set(true));
+    f();
+    FORCE_EXACT.with(|c| c.set(false));
+    exact
+}
+
 fn sigma2_of(x: &[f32], factor: f32) -> f32 {
     let mut s = 0.0f32;
     for &v in x {
@@ -185,31 +200,38 @@ fn qkx_lanes_match_scalar_q4_k_and_q5_k() {
     if !available() {
         return;
     }
-    for (nmax, rmin, nstep) in [(15, -1.0, 20), (31, -0.5, 15)] {
-        let p = QkxParams {
-            nmax,
-            rmin,
-            rdelta: 0.1,
-            nstep,
-            le_test: false,
-        };
-        for (x, qw) in inputs(nmax as u64, 400, 512) {
-            check_qkx::<32, 2, false>(p, W::RmsPlusAbs, &x, &qw, &[], "qkx2 G=2");
-            check_qkx::<32, 1, false>(p, W::RmsPlusAbs, &x[256..], &qw, &[], "qkx2 G=1");
+    let exact = both_roundings(|| {
+        for (nmax, rmin, nstep) in [(15, -1.0, 20), (31, -0.5, 15)] {
+            let p = QkxParams {
+                nmax,
+                rmin,
+                rdelta: 0.1,
+                nstep,
+                le_test: false,
+            };
+            for (x, qw) in inputs(nmax as u64, 400, 512) {
+                check_qkx::<32, 2, false>(p, W::RmsPlusAbs, &x, &qw, &[], "qkx2 G=2");
+                check_qkx::<32, 1, false>(p, W::RmsPlusAbs, &x[256..], &qw, &[], "qkx2 G=1");
+            }
+            let p = QkxParams {
+                nmax,
+                rmin: -0.9,
+                rdelta: 0.05,
+                nstep: 36,
+                le_test: true,
+            };
+            for (x, qw) in inputs(100 + nmax as u64, 400, 512) {
+                let s = [sigma2_of(&x[..256], 2.0), sigma2_of(&x[256..], 2.0)];
+                check_qkx::<32, 2, false>(p, W::Importance, &x, &qw, &s, "qkx3 G=2");
+                check_qkx::<32, 1, false>(p, W::Importance, &x, &qw, &s[..1], "qkx3 G=1");
+            }
         }
-        let p = QkxParams {
-            nmax,
-            rmin: -0.9,
-            rdelta: 0.05,
-            nstep: 36,
-            le_test: true,
-        };
-        for (x, qw) in inputs(100 + nmax as u64, 400, 512) {
-            let s = [sigma2_of(&x[..256], 2.0), sigma2_of(&x[256..], 2.0)];
-            check_qkx::<32, 2, false>(p, W::Importance, &x, &qw, &s, "qkx3 G=2");
-            check_qkx::<32, 1, false>(p, W::Importance, &x, &qw, &s[..1], "qkx3 G=1");
-        }
-    }
+    });
+    // Adversarial groups (huge and subnormal values side by side) defeat the bound.
+    assert!(
+        exact > 0,
+        "the exact rounding of the trials was never needed"
+    );
 }
 
 #[test]
@@ -217,27 +239,29 @@ fn qkx_lanes_match_scalar_q2_k() {
     if !available() {
         return;
     }
-    let p = QkxParams {
-        nmax: 3,
-        rmin: -0.5,
-        rdelta: 0.1,
-        nstep: 15,
-        le_test: false,
-    };
-    for (x, qw) in inputs(7, 400, 256) {
-        check_qkx::<16, 2, true>(p, W::Abs, &x, &qw, &[], "qkx2 mad");
-    }
-    let p = QkxParams {
-        nmax: 3,
-        rmin: -0.9,
-        rdelta: 0.05,
-        nstep: 36,
-        le_test: true,
-    };
-    for (x, qw) in inputs(8, 400, 256) {
-        let s = sigma2_of(&x, 1.0);
-        check_qkx::<16, 2, false>(p, W::Importance, &x, &qw, &[s, s], "qkx3 nmax 3");
-    }
+    both_roundings(|| {
+        let p = QkxParams {
+            nmax: 3,
+            rmin: -0.5,
+            rdelta: 0.1,
+            nstep: 15,
+            le_test: false,
+        };
+        for (x, qw) in inputs(7, 400, 256) {
+            check_qkx::<16, 2, true>(p, W::Abs, &x, &qw, &[], "qkx2 mad");
+        }
+        let p = QkxParams {
+            nmax: 3,
+            rmin: -0.9,
+            rdelta: 0.05,
+            nstep: 36,
+            le_test: true,
+        };
+        for (x, qw) in inputs(8, 400, 256) {
+            let s = sigma2_of(&x, 1.0);
+            check_qkx::<16, 2, false>(p, W::Importance, &x, &qw, &[s, s], "qkx3 nmax 3");
+        }
+    });
 }
 
 #[test]
@@ -246,19 +270,21 @@ fn qkx_lanes_handle_no_search_and_other_lengths() {
         return;
     }
     // nstep 0 (no trials) and a squared-error search on groups of 16.
-    for (x, qw) in inputs(9, 100, 512) {
-        let p = QkxParams {
-            nmax: 15,
-            rmin: -1.0,
-            rdelta: 0.1,
-            nstep: 0,
-            le_test: false,
-        };
-        check_qkx::<32, 2, false>(p, W::RmsPlusAbs, &x, &qw, &[], "nstep 0");
-        let p = QkxParams { nstep: 7, ..p };
-        check_qkx::<16, 2, false>(p, W::Abs, &x, &qw, &[], "n 16 squared");
-        check_qkx::<32, 1, true>(p, W::Abs, &x, &qw, &[], "n 32 mad");
-    }
+    both_roundings(|| {
+        for (x, qw) in inputs(9, 100, 512) {
+            let p = QkxParams {
+                nmax: 15,
+                rmin: -1.0,
+                rdelta: 0.1,
+                nstep: 0,
+                le_test: false,
+            };
+            check_qkx::<32, 2, false>(p, W::RmsPlusAbs, &x, &qw, &[], "nstep 0");
+            let p = QkxParams { nstep: 7, ..p };
+            check_qkx::<16, 2, false>(p, W::Abs, &x, &qw, &[], "n 16 squared");
+            check_qkx::<32, 1, true>(p, W::Abs, &x, &qw, &[], "n 32 mad");
+        }
+    });
 }
 
 #[test]
@@ -266,38 +292,82 @@ fn qx_lanes_match_scalar() {
     if !available() {
         return;
     }
-    for (x, qw) in inputs(11, 600, 256) {
-        for use_qw in [false, true] {
-            let w = if use_qw { Some(&qw[..]) } else { None };
-            let mut scale = [0.0f32; 16];
-            let mut level_iscale = [Some(f32::NAN); 16];
-            // SAFETY: returned early without AVX2.
-            let done = unsafe { qx_lanes::<16, 2>(32, &x, w, &mut scale, &mut level_iscale) };
-            let finite =
-                x.iter().all(|v| v.is_finite()) && (!use_qw || qw.iter().all(|v| v.is_finite()));
-            assert_eq!(
-                done, finite,
-                "qx: lane code taken on non-finite input or refused finite"
-            );
-            if !done {
-                continue;
-            }
-            for c in 0..16 {
-                let xs = &x[c * 16..(c + 1) * 16];
-                let mut l = [0i8; 16];
-                let s = make_qx_quants(32, xs, &mut l, 1, w.map(|q| &q[c * 16..(c + 1) * 16]));
-                let ctx = || format!("qx qw={use_qw}: sub-block {c} {xs:?}");
+    both_roundings(|| {
+        for (x, qw) in inputs(11, 600, 256) {
+            for use_qw in [false, true] {
+                let w = if use_qw { Some(&qw[..]) } else { None };
+                let mut scale = [0.0f32; 16];
+                let mut level_iscale = [Some(f32::NAN); 16];
+                // SAFETY: returned early without AVX2.
+                let done = unsafe { qx_lanes::<16, 2>(32, &x, w, &mut scale, &mut level_iscale) };
+                let finite = x.iter().all(|v| v.is_finite())
+                    && (!use_qw || qw.iter().all(|v| v.is_finite()));
                 assert_eq!(
-                    scale[c].to_bits(),
-                    s.to_bits(),
-                    "scale {} vs {s}; {}",
-                    scale[c],
-                    ctx()
+                    done, finite,
+                    "qx: lane code taken on non-finite input or refused finite"
                 );
-                let mut levels = [0x55i8; 16];
-                qx_levels(32, xs, level_iscale[c], &mut levels);
-                assert_eq!(levels, l, "levels; {}", ctx());
+                if !done {
+                    continue;
+                }
+                for c in 0..16 {
+                    let xs = &x[c * 16..(c + 1) * 16];
+                    let mut l = [0i8; 16];
+                    let s = make_qx_quants(32, xs, &mut l, 1, w.map(|q| &q[c * 16..(c + 1) * 16]));
+                    let ctx = || format!("qx qw={use_qw}: sub-block {c} {xs:?}");
+                    assert_eq!(
+                        scale[c].to_bits(),
+                        s.to_bits(),
+                        "scale {} vs {s}; {}",
+                        scale[c],
+                        ctx()
+                    );
+                    let mut levels = [0x55i8; 16];
+                    qx_levels(32, xs, level_iscale[c], &mut levels);
+                    assert_eq!(levels, l, "levels; {}", ctx());
+                }
             }
         }
+    });
+}
+
+#[test]
+fn qkx_lanes_match_scalar_when_a_fitted_min_leaves_an_outlier_far_below() {
+    if !available() {
+        return;
+    }
+    // An element of (almost) no importance far below a cluster in [0, 1]: once a trial's fit moves
+    // the min up to the cluster, the next trials' products iscale*(x - min) for the outlier
+    // exceed 2^22, where nearest_int's bit trick gives values the cheaper rounding would
+    // not; the bound check must send those trials to the exact rounding.
+    let mut rng = oracle::Rng::new(31);
+    let mut x = vec![0.0f32; 512];
+    let mut qw = vec![1.0f32; 512];
+    for round in 0..64 {
+        for (c, (xs, ws)) in x
+            .chunks_exact_mut(32)
+            .zip(qw.chunks_exact_mut(32))
+            .enumerate()
+        {
+            for (v, w) in xs.iter_mut().zip(ws.iter_mut()) {
+                *v = rng.uniform();
+                *w = 0.5 + rng.uniform();
+            }
+            let k = (round * 16 + c) as f32;
+            xs[c % 32] = -(1e6 + k * 7.3e5);
+            // Zero importance, or so little that the sums absorb the element while its
+            // error term (and so its level) still counts.
+            ws[c % 32] = [0.0, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-10, 1e-8][c % 8];
+        }
+        let p = QkxParams {
+            nmax: 15,
+            rmin: -0.9,
+            rdelta: 0.05,
+            nstep: 36,
+            le_test: true,
+        };
+        let s = [sigma2_of(&x[..256], 2.0), sigma2_of(&x[256..], 2.0)];
+        check_qkx::<32, 2, false>(p, W::Importance, &x, &qw, &s, "outlier qkx3");
+        let p = QkxParams { nmax: 31, ..p };
+        check_qkx::<32, 2, false>(p, W::Importance, &x, &qw, &s, "outlier qkx3 nmax 31");
     }
 }
