@@ -230,13 +230,59 @@ impl M8 {
 }
 
 /// `x` (lanes `c = 8g + k`, each `N` consecutive values) in lane-major order:
-/// `out[i][g][k] = x[(8g + k)N + i]`.
+/// `out[i][g][k] = x[(8g + k)N + i]`, by 8x8 transposes of vectors when `N` is a multiple of
+/// eight.
+///
+/// # Safety
+/// The CPU must support AVX2.
 #[inline(always)]
-fn transpose_in<const N: usize, const G: usize>(x: &[f32], out: &mut [[[f32; 8]; G]; N]) {
+unsafe fn transpose_in<const N: usize, const G: usize>(x: &[f32], out: &mut [[[f32; 8]; G]; N]) {
     let x = &x[..8 * G * N];
-    for (c, xs) in x.chunks_exact(N).enumerate() {
-        for (i, &v) in xs.iter().enumerate() {
-            out[i][c / 8][c % 8] = v;
+    if N % 8 != 0 {
+        for (c, xs) in x.chunks_exact(N).enumerate() {
+            for (i, &v) in xs.iter().enumerate() {
+                out[i][c / 8][c % 8] = v;
+            }
+        }
+        return;
+    }
+    for g in 0..G {
+        for i0 in (0..N).step_by(8) {
+            let base = 8 * g * N + i0;
+            let row = |k: usize| -> &[f32; 8] {
+                let s = base + k * N;
+                x[s..s + 8].try_into().expect("eight values")
+            };
+            // (The closure only slices; the loads stay here: see the module docs.)
+            let (r0, r1) = (F8::load(row(0)).0, F8::load(row(1)).0);
+            let (r2, r3) = (F8::load(row(2)).0, F8::load(row(3)).0);
+            let (r4, r5) = (F8::load(row(4)).0, F8::load(row(5)).0);
+            let (r6, r7) = (F8::load(row(6)).0, F8::load(row(7)).0);
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (j, col) in cols.into_iter().enumerate() {
+                F8(col).store(&mut out[i0 + j][g]);
+            }
         }
     }
 }
