@@ -13,6 +13,9 @@
 //! compiled without AVX2, and each intrinsic in it then becomes a function call (ten times
 //! slower than the scalar code).
 
+// The loops over lane groups and elements index several parallel arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use crate::ggml::quants::helpers::GROUP_MAX_EPS;
@@ -169,12 +172,12 @@ impl F8 {
 /// Below this magnitude [`F8::round_clamp_small`] equals [`F8::round_clamp`].
 const SMALL: f32 = 4194303.0;
 
-/// Test hook: a thread whose flag is set takes the exact rounding everywhere, so that the
-/// tests cover both roundings (they give the same results, so other tests are unaffected).
+// Test hook: a thread whose flag is set takes the exact rounding everywhere, so that the
+// tests cover both roundings (they give the same results, so other tests are unaffected);
+// EXACT_TRIALS counts the trials that took the exact rounding on this thread.
 #[cfg(test)]
 thread_local! {
     pub(crate) static FORCE_EXACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Trials that took the exact rounding on this thread.
     pub(crate) static EXACT_TRIALS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
