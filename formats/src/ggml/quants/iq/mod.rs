@@ -1,9 +1,9 @@
 //! The IQ ("importance") quant types: grid-based IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S,
 //! IQ3_XXS and IQ3_S, and the non-linear IQ4_NL and IQ4_XS.
 //!
-//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL and IQ4_XS also
-//! quantize exactly as `ggml_quantize_chunk` does; the grid types' quantizers need llama.cpp's
-//! grid-neighbour search and are not provided yet.
+//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL, IQ4_XS, IQ3_XXS
+//! and IQ3_S also quantize exactly as `ggml_quantize_chunk` does; the grid types search their
+//! grids through the neighbour maps of `neighbours` (llama.cpp's `iq3xs_init_impl`).
 
 mod grids;
 mod iq1_m;
@@ -15,7 +15,9 @@ mod iq3_s;
 mod iq3_xxs;
 mod iq4_nl;
 mod iq4_xs;
+mod neighbours;
 mod nonlinear;
+mod search;
 mod tables;
 
 #[cfg(test)]
@@ -25,14 +27,14 @@ use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
 use crate::ggml::types::GgmlType;
 
 /// The codec of `ty` if it is an IQ type: dequantization for all of them, quantization for
-/// IQ4_NL and IQ4_XS.
+/// IQ4_NL, IQ4_XS, IQ3_XXS and IQ3_S.
 pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
     let (dequantize, quantize): (DequantizeFn, Option<QuantizeFn>) = match ty {
         GgmlType::IQ2_XXS => (iq2_xxs::dequantize, None),
         GgmlType::IQ2_XS => (iq2_xs::dequantize, None),
         GgmlType::IQ2_S => (iq2_s::dequantize, None),
-        GgmlType::IQ3_XXS => (iq3_xxs::dequantize, None),
-        GgmlType::IQ3_S => (iq3_s::dequantize, None),
+        GgmlType::IQ3_XXS => (iq3_xxs::dequantize, Some(iq3_xxs::quantize)),
+        GgmlType::IQ3_S => (iq3_s::dequantize, Some(iq3_s::quantize)),
         GgmlType::IQ1_S => (iq1_s::dequantize, None),
         GgmlType::IQ1_M => (iq1_m::dequantize, None),
         GgmlType::IQ4_NL => (iq4_nl::dequantize, Some(iq4_nl::quantize)),

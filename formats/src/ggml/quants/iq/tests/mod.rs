@@ -2,6 +2,7 @@
 
 mod best_index;
 mod dequantize;
+mod grid_quantize;
 mod quantize;
 
 use crate::ggml::{dequantize, GgmlType};

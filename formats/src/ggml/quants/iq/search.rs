@@ -1,0 +1,249 @@
+//! The scale search shared by llama.cpp's IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S quantizers
+//! (`quantize_row_iq2_xxs_impl`, `quantize_row_iq2_xs_impl`, `quantize_row_iq2_s_impl`,
+//! `quantize_row_iq3_xxs_impl`, `quantize_row_iq3_s_impl`): per group of `B` magnitudes, trial
+//! inverse scales, each rounding the magnitudes to levels, snapping every `D`-element group that
+//! is off the grid to its best neighbour, and keeping the trial with the best weighted fit;
+//! then a refinement with the chosen scale. Float operations are in the C's order.
+
+use super::neighbours::GridMap;
+use crate::ggml::quants::helpers::nearest_int;
+
+/// Which groups the refinement after the trials recomputes with the chosen scale.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refine {
+    /// All groups, whenever the scale is positive (IQ2_XXS).
+    Always,
+    /// All groups, when one of the best trial's groups was off the grid (IQ3_S).
+    AllIfAnyOff,
+    /// Only the groups that were off the grid in the best trial (IQ2_XS, IQ2_S, IQ3_XXS).
+    OffGridOnly,
+}
+
+/// The trial parameters of one quantizer.
+pub(super) struct Trials {
+    /// `kMaxQ`: levels are `0..kMaxQ`, magnitudes `2l + 1`.
+    pub kmax_q: i32,
+    /// Trials `is` run over `-nstep..=nstep`.
+    pub nstep: i32,
+    /// The inverse-scale step per trial (`0.1f` or `0.2f`).
+    pub step: f32,
+    /// Whether groups count as on the grid before any trial is kept (`is_on_grid` init).
+    pub init_on_grid: bool,
+    /// The refinement.
+    pub refine: Refine,
+}
+
+/// `nearest_int(0.5f*(id*x - 1))` clamped to `0..=kmax_q-1` for each of the `D` elements of
+/// `x`, into `l`; returns the lattice index.
+#[inline(always)]
+fn round_group<const D: usize>(
+    grid: &GridMap<D>,
+    id: f32,
+    x: &[f32],
+    kmax_q: i32,
+    l: &mut [i8],
+) -> usize {
+    let mut lv = [0i8; D];
+    for (o, &v) in lv.iter_mut().zip(&x[..D]) {
+        let q = nearest_int(0.5 * (id * v - 1.0));
+        *o = 0.max((kmax_q - 1).min(q)) as i8;
+    }
+    l[..D].copy_from_slice(&lv);
+    // Levels are within 0..kmax_q, inside the lattice.
+    grid.index(&lv).unwrap_or(0)
+}
+
+/// `Σ w·x·q` and `Σ w·q²` with `q = 2l + 1`, summed in order.
+#[inline(always)]
+pub(super) fn sums<const B: usize>(weight: &[f32; B], xval: &[f32; B], l: &[i8; B]) -> (f32, f32) {
+    let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
+    for i in 0..B {
+        let w = weight[i];
+        let q = (2 * i32::from(l[i]) + 1) as f32;
+        sumqx += w * xval[i] * q;
+        sumq2 += w * q * q;
+    }
+    (sumqx, sumq2)
+}
+
+/// The scale search of one group of `B` magnitudes `xval` (weights `weight`, their square
+/// roots `waux`): trial inverse scales `(2·kMaxQ - 1 + is·step) / denom` starting from scale
+/// `scale0`, then the refinement. Writes the chosen levels (every `D`-group a grid point) into
+/// `l` and returns the scale.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn search<const D: usize, const B: usize>(
+    grid: &GridMap<D>,
+    t: &Trials,
+    xval: &[f32; B],
+    weight: &[f32; B],
+    waux: &[f32; B],
+    denom: f32,
+    scale0: f32,
+    l: &mut [i8; B],
+) -> f32 {
+    let groups = B / D;
+    let mut best = 0.0f32;
+    let mut scale = scale0;
+    let mut on_grid = [t.init_on_grid; 8];
+    let mut laux = [0i8; B];
+    let mut on_grid_aux = [true; 8];
+    let base = (2 * t.kmax_q - 1) as f32;
+    for is in -t.nstep..=t.nstep {
+        let id = (base + is as f32 * t.step) / denom;
+        let this_scale = 1.0 / id;
+        for k in 0..groups {
+            let r = D * k..D * k + D;
+            let u = round_group(grid, id, &xval[r.clone()], t.kmax_q, &mut laux[r.clone()]);
+            on_grid_aux[k] = true;
+            if let Err(list) = grid.lookup(u) {
+                on_grid_aux[k] = false;
+                grid.best_neighbour(
+                    list,
+                    &xval[r.clone()],
+                    &waux[r.clone()],
+                    this_scale,
+                    &mut laux[r],
+                );
+            }
+        }
+        let (sumqx, sumq2) = sums(weight, xval, &laux);
+        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+            scale = sumqx / sumq2;
+            best = scale * sumqx;
+            *l = laux;
+            on_grid[..groups].copy_from_slice(&on_grid_aux[..groups]);
+        }
+    }
+    let any_off = on_grid[..groups].iter().any(|&g| !g);
+    let refine = match t.refine {
+        Refine::Always => scale > 0.0,
+        Refine::AllIfAnyOff | Refine::OffGridOnly => any_off && scale > 0.0,
+    };
+    if refine {
+        let id = 1.0 / scale;
+        for k in 0..groups {
+            if t.refine == Refine::OffGridOnly && on_grid[k] {
+                continue;
+            }
+            let r = D * k..D * k + D;
+            let u = round_group(grid, id, &xval[r.clone()], t.kmax_q, &mut l[r.clone()]);
+            if let Err(list) = grid.lookup(u) {
+                grid.best_neighbour(list, &xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
+            }
+        }
+        let (sumqx, sumq2) = sums(weight, xval, l);
+        if sumq2 > 0.0 {
+            scale = sumqx / sumq2;
+        }
+    }
+    scale
+}
+
+/// The magnitudes of 8-element groups of `xb` and their sign bytes; with `parity`, the
+/// element of smallest `weight·x²` in a group with an odd number of negatives has its sign
+/// flipped back (its magnitude negated), so that the 7 stored sign bits imply the eighth, and
+/// the byte keeps 7 bits.
+#[inline(always)]
+pub(super) fn split_signs<const B: usize>(
+    xb: &[f32],
+    weight: &[f32; B],
+    parity: bool,
+    xval: &mut [f32; B],
+    signs: &mut [u8],
+) {
+    for k in 0..B / 8 {
+        let mut nflip = 0;
+        let mut s = 0u8;
+        for i in 0..8 {
+            let x = xb[8 * k + i];
+            if x >= 0.0 {
+                xval[8 * k + i] = x;
+            } else {
+                xval[8 * k + i] = -x;
+                nflip += 1;
+                s |= 1 << i;
+            }
+        }
+        if parity && nflip % 2 == 1 {
+            let mut imin = 0;
+            let mut min = weight[8 * k] * xb[8 * k] * xb[8 * k];
+            for i in 1..8 {
+                let ax = weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+                if ax < min {
+                    min = ax;
+                    imin = i;
+                }
+            }
+            xval[8 * k + imin] = -xval[8 * k + imin];
+            s ^= 1 << imin;
+        }
+        signs[k] = if parity { s & 127 } else { s };
+    }
+}
+
+/// The C's `MAX(a, b)`: `a > b ? a : b`.
+#[inline(always)]
+pub(super) fn max_c(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The largest of `xval` as the C's `MAX` loop finds it.
+#[inline(always)]
+pub(super) fn max_of(xval: &[f32]) -> f32 {
+    let mut max = xval[0];
+    for &v in &xval[1..] {
+        max = max_c(max, v);
+    }
+    max
+}
+
+/// `Σ x²` of a super-block, summed in order.
+#[inline(always)]
+pub(super) fn sum_squares(x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in x {
+        s += v * v;
+    }
+    s
+}
+
+/// The importance weights of one group: `qw·sqrtf(sigma2 + x²)` with quant weights, else
+/// `fallback(x)`; and their square roots.
+#[inline(always)]
+pub(super) fn weights<const B: usize>(
+    xb: &[f32],
+    qw: Option<&[f32]>,
+    sigma2: f32,
+    fallback: impl Fn(f32) -> f32,
+    weight: &mut [f32; B],
+    waux: &mut [f32; B],
+) {
+    match qw {
+        Some(qw) => {
+            for i in 0..B {
+                weight[i] = qw[i] * (sigma2 + xb[i] * xb[i]).sqrt();
+            }
+        }
+        None => {
+            for i in 0..B {
+                weight[i] = fallback(xb[i]);
+            }
+        }
+    }
+    for i in 0..B {
+        waux[i] = weight[i].sqrt();
+    }
+}
+
+/// The 4-bit (or 3-bit) code of a group scale against the super-block's inverse scale `id`:
+/// `nearest_int(0.5f*(id*scale - 1))` clamped to `0..=max`.
+#[inline(always)]
+pub(super) fn scale_code(id: f32, scale: f32, max: i32) -> i32 {
+    let l = nearest_int(0.5 * (id * scale - 1.0));
+    0.max(max.min(l))
+}
