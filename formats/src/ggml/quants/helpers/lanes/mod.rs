@@ -19,6 +19,7 @@ pub(crate) mod avx2;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
+#[cfg(target_arch = "x86_64")]
 use super::nearest_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -51,6 +52,7 @@ pub fn active() -> bool {
     ENABLED.load(Ordering::Relaxed) && available()
 }
 
+#[cfg(target_arch = "x86_64")]
 /// The levels of a group from the inverse scale and min a lane-parallel asymmetric search
 /// reports for it: `MAX(0, MIN(nmax, nearest_int(iscale * (x - min))))`, the operations the
 /// search performed (a degenerate group reports 0 and 0, giving levels 0).
@@ -60,6 +62,7 @@ pub(crate) fn qkx_levels(nmax: i32, x: &[f32], iscale: f32, min: f32, l: &mut [u
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// The levels of a group from the inverse scale a lane-parallel symmetric search reports for
 /// it: `nmax + MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x)))`, or 0 for an all-zero
 /// group (`None`).
