@@ -3,7 +3,12 @@
 //! per 256 weights (`block_iq2_s`, `dequantize_row_iq2_s`).
 
 use super::grids::{apply_sign, IQ2S};
-use crate::ggml::fp::read_f16;
+use super::neighbours::{self, GridMap};
+use super::search::{
+    max_c, max_of, scale_code, search, split_signs, sum_squares, weights, Refine, Trials,
+};
+use crate::ggml::fp::{read_f16, write_f16};
+use crate::ggml::quants::helpers::for_each_row;
 use crate::ggml::types::QK_K;
 
 /// Offset of the 32 sign bytes, which follow the 32 low index bytes in `qs[64]`.
@@ -38,5 +43,82 @@ pub(super) fn dequantize(src: &[u8], dst: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `GROUP_MAX_EPS_IQ2_S`: groups whose largest magnitude is below this are all zero.
+const GROUP_MAX_EPS: f32 = 1e-8;
+
+/// The trials of `quantize_row_iq2_s_impl`.
+const TRIALS: Trials = Trials {
+    kmax_q: 3,
+    nstep: 9,
+    step: 0.1,
+    init_on_grid: true,
+    refine: Refine::OffGridOnly,
+};
+
+/// Quantizes whole rows to IQ2_S as `quantize_iq2_s` does, with or without importance
+/// weights.
+pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
+    let grid = neighbours::iq2s();
+    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
+        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
+        for (ibl, (xbl, b)) in blocks.enumerate() {
+            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
+            quantize_block(grid, xbl, qw, b);
+        }
+    });
+}
+
+/// One super-block of `quantize_row_iq2_s_impl`: per 16 weights the scale search over 2
+/// groups of 8 with full sign bytes, stored as found, then the 4-bit scales against
+/// `max_scale/31` (the fp16 scale gets a 0.9875 fudge factor).
+fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+    b.fill(0);
+    let sigma2 = 2.0 * sum_squares(xbl) / QK_K as f32;
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut max_scale = 0.0f32;
+    let (mut weight, mut waux, mut xval) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+    let mut signs = [0u8; 2];
+    for ib in 0..QK_K / 16 {
+        let xb = &xbl[16 * ib..16 * ib + 16];
+        let qw = qw.map(|w| &w[16 * ib..16 * ib + 16]);
+        let plain = |x: f32| 0.25 * sigma2 + x * x;
+        weights(xb, qw, sigma2, plain, &mut weight, &mut waux);
+        split_signs(xb, &weight, false, &mut xval, &mut signs);
+        let max = max_of(&xval);
+        let mut l = [0i8; 16];
+        if max < GROUP_MAX_EPS {
+            scales[ib] = 0.0;
+            continue;
+        }
+        let mut scale = search(grid, &TRIALS, &xval, &weight, &waux, max, max / 5.0, &mut l);
+        if scale < 0.0 {
+            scale = -scale;
+            for s in &mut signs {
+                *s = !*s;
+            }
+        }
+        for k in 0..2 {
+            let g = grid.grid_index(&l[8 * k..8 * k + 8]);
+            let i8 = 2 * ib + k;
+            b[2 + i8] = g as u8;
+            b[QH + i8 / 4] |= ((g >> 8) << (2 * (i8 % 4))) as u8;
+            b[SIGNS + i8] = signs[k];
+        }
+        scales[ib] = scale;
+        max_scale = max_c(max_scale, scale);
+    }
+    if max_scale == 0.0 {
+        return;
+    }
+    let d = max_scale / 31.0;
+    write_f16(b, d * 0.9875);
+    let id = 1.0 / d;
+    for (ib, pair) in scales.chunks_exact(2).enumerate() {
+        let l1 = scale_code(id, pair[0], 15);
+        let l2 = scale_code(id, pair[1], 15);
+        b[SCALES + ib] = (l1 | (l2 << 4)) as u8;
     }
 }

@@ -3,7 +3,12 @@
 //! weights (`block_iq2_xs`, `dequantize_row_iq2_xs`).
 
 use super::grids::{apply_sign, sign_byte, IQ2XS};
-use crate::ggml::fp::read_f16;
+use super::neighbours::{self, GridMap};
+use super::search::{
+    max_c, max_of, scale_code, search, split_signs, sum_squares, weights, Refine, Trials,
+};
+use crate::ggml::fp::{read_f16, write_f16};
+use crate::ggml::quants::helpers::{for_each_row, GROUP_MAX_EPS};
 use crate::ggml::types::QK_K;
 
 /// Offset of `scales[8]`, after the fp16 scale and 32 `uint16_t` grid/sign codes.
@@ -31,5 +36,81 @@ pub(super) fn dequantize(src: &[u8], dst: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// The trials of `quantize_row_iq2_xs_impl`.
+const TRIALS: Trials = Trials {
+    kmax_q: 3,
+    nstep: 9,
+    step: 0.1,
+    init_on_grid: true,
+    refine: Refine::OffGridOnly,
+};
+
+/// Quantizes whole rows to IQ2_XS as `quantize_iq2_xs` does.
+///
+/// ggml requires importance weights for this type (the dispatcher refuses to go on without
+/// them); called directly without them, this uses quant weights of 1.
+pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
+    let grid = neighbours::iq2xs();
+    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
+        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
+        for (ibl, (xbl, b)) in blocks.enumerate() {
+            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
+            quantize_block(grid, xbl, qw, b);
+        }
+    });
+}
+
+/// One super-block of `quantize_row_iq2_xs_impl`: per 16 weights the scale search over 2
+/// groups of 8, signs with even parity, then the 4-bit scales against `max_scale/31`.
+fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+    b.fill(0);
+    let sigma2 = sum_squares(xbl) / QK_K as f32;
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut q2 = [0u16; QK_K / 8];
+    let mut max_scale = 0.0f32;
+    let (mut weight, mut waux, mut xval) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+    let mut signs = [0u8; 2];
+    for ib in 0..QK_K / 16 {
+        let xb = &xbl[16 * ib..16 * ib + 16];
+        let qw = qw.map(|w| &w[16 * ib..16 * ib + 16]);
+        let unit = |x: f32| (sigma2 + x * x).sqrt();
+        weights(xb, qw, sigma2, unit, &mut weight, &mut waux);
+        split_signs(xb, &weight, true, &mut xval, &mut signs);
+        let max = max_of(&xval);
+        let mut l = [0i8; 16];
+        if max < GROUP_MAX_EPS {
+            scales[ib] = 0.0;
+            continue;
+        }
+        let mut scale = search(grid, &TRIALS, &xval, &weight, &waux, max, max / 5.0, &mut l);
+        if scale < 0.0 {
+            scale = -scale;
+            for s in &mut signs {
+                *s = !*s & 127;
+            }
+        }
+        for k in 0..2 {
+            let g = grid.grid_index(&l[8 * k..8 * k + 8]);
+            q2[2 * ib + k] = g | u16::from(signs[k]) << 9;
+        }
+        scales[ib] = scale;
+        max_scale = max_c(max_scale, scale);
+    }
+    if max_scale == 0.0 {
+        return;
+    }
+    let d = max_scale / 31.0;
+    write_f16(b, d);
+    let id = 1.0 / d;
+    for (ib, pair) in scales.chunks_exact(2).enumerate() {
+        let l1 = scale_code(id, pair[0], 15);
+        let l2 = scale_code(id, pair[1], 15);
+        b[SCALES + ib] = (l1 | (l2 << 4)) as u8;
+    }
+    for (o, w) in b[2..SCALES].chunks_exact_mut(2).zip(&q2) {
+        o.copy_from_slice(&w.to_le_bytes());
     }
 }

@@ -1,9 +1,10 @@
 //! The IQ ("importance") quant types: grid-based IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S,
 //! IQ3_XXS and IQ3_S, and the non-linear IQ4_NL and IQ4_XS.
 //!
-//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL, IQ4_XS, IQ3_XXS
-//! and IQ3_S also quantize exactly as `ggml_quantize_chunk` does; the grid types search their
-//! grids through the neighbour maps of `neighbours` (llama.cpp's `iq3xs_init_impl`).
+//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL, IQ4_XS, IQ3_XXS,
+//! IQ3_S, IQ2_XXS, IQ2_XS and IQ2_S also quantize exactly as `ggml_quantize_chunk` does; the
+//! grid types search their grids through the neighbour maps of `neighbours` (llama.cpp's
+//! `iq2xs_init_impl` and `iq3xs_init_impl`).
 
 mod grids;
 mod iq1_m;
@@ -27,12 +28,12 @@ use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
 use crate::ggml::types::GgmlType;
 
 /// The codec of `ty` if it is an IQ type: dequantization for all of them, quantization for
-/// IQ4_NL, IQ4_XS, IQ3_XXS and IQ3_S.
+/// IQ4_NL, IQ4_XS and the IQ3 and IQ2 types.
 pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
     let (dequantize, quantize): (DequantizeFn, Option<QuantizeFn>) = match ty {
-        GgmlType::IQ2_XXS => (iq2_xxs::dequantize, None),
-        GgmlType::IQ2_XS => (iq2_xs::dequantize, None),
-        GgmlType::IQ2_S => (iq2_s::dequantize, None),
+        GgmlType::IQ2_XXS => (iq2_xxs::dequantize, Some(iq2_xxs::quantize)),
+        GgmlType::IQ2_XS => (iq2_xs::dequantize, Some(iq2_xs::quantize)),
+        GgmlType::IQ2_S => (iq2_s::dequantize, Some(iq2_s::quantize)),
         GgmlType::IQ3_XXS => (iq3_xxs::dequantize, Some(iq3_xxs::quantize)),
         GgmlType::IQ3_S => (iq3_s::dequantize, Some(iq3_s::quantize)),
         GgmlType::IQ1_S => (iq1_s::dequantize, None),

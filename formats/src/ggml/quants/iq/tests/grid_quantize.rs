@@ -78,6 +78,21 @@ fn iq3_s_matches_llama_cpp() {
     check_type(GgmlType::IQ3_S);
 }
 
+#[test]
+fn iq2_xxs_matches_llama_cpp() {
+    check_type(GgmlType::IQ2_XXS);
+}
+
+#[test]
+fn iq2_xs_matches_llama_cpp() {
+    check_type(GgmlType::IQ2_XS);
+}
+
+#[test]
+fn iq2_s_matches_llama_cpp() {
+    check_type(GgmlType::IQ2_S);
+}
+
 /// Every reachable lattice point's neighbour list equals the C's naive construction.
 fn check_map<const D: usize>(m: &GridMap<D>, bits: u32, reach: usize, nwant: usize) {
     let size = 1usize << (bits as usize * D);
