@@ -1,10 +1,10 @@
 //! The IQ ("importance") quant types: grid-based IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S,
 //! IQ3_XXS and IQ3_S, and the non-linear IQ4_NL and IQ4_XS.
 //!
-//! Every type dequantizes exactly as llama.cpp's `dequantize_row_*`. IQ4_NL, IQ4_XS, IQ3_XXS,
-//! IQ3_S, IQ2_XXS, IQ2_XS and IQ2_S also quantize exactly as `ggml_quantize_chunk` does; the
-//! grid types search their grids through the neighbour maps of `neighbours` (llama.cpp's
-//! `iq2xs_init_impl` and `iq3xs_init_impl`).
+//! Every type dequantizes and quantizes exactly as llama.cpp's `dequantize_row_*` and
+//! `ggml_quantize_chunk` do. The grid types search their grids through the neighbour maps of
+//! `neighbours` (llama.cpp's `iq2xs_init_impl` and `iq3xs_init_impl`), built once per grid on
+//! first use.
 
 mod grids;
 mod iq1_m;
@@ -20,6 +20,7 @@ mod neighbours;
 mod nonlinear;
 mod search;
 mod tables;
+mod ternary;
 
 #[cfg(test)]
 mod tests;
@@ -27,8 +28,7 @@ mod tests;
 use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
 use crate::ggml::types::GgmlType;
 
-/// The codec of `ty` if it is an IQ type: dequantization for all of them, quantization for
-/// IQ4_NL, IQ4_XS and the IQ3 and IQ2 types.
+/// The codec of `ty` if it is an IQ type: dequantization and quantization for all of them.
 pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
     let (dequantize, quantize): (DequantizeFn, Option<QuantizeFn>) = match ty {
         GgmlType::IQ2_XXS => (iq2_xxs::dequantize, Some(iq2_xxs::quantize)),
@@ -36,8 +36,8 @@ pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
         GgmlType::IQ2_S => (iq2_s::dequantize, Some(iq2_s::quantize)),
         GgmlType::IQ3_XXS => (iq3_xxs::dequantize, Some(iq3_xxs::quantize)),
         GgmlType::IQ3_S => (iq3_s::dequantize, Some(iq3_s::quantize)),
-        GgmlType::IQ1_S => (iq1_s::dequantize, None),
-        GgmlType::IQ1_M => (iq1_m::dequantize, None),
+        GgmlType::IQ1_S => (iq1_s::dequantize, Some(iq1_s::quantize)),
+        GgmlType::IQ1_M => (iq1_m::dequantize, Some(iq1_m::quantize)),
         GgmlType::IQ4_NL => (iq4_nl::dequantize, Some(iq4_nl::quantize)),
         GgmlType::IQ4_XS => (iq4_xs::dequantize, Some(iq4_xs::quantize)),
         _ => return None,

@@ -92,12 +92,12 @@ pub(super) fn search<const D: usize, const B: usize>(
     for is in -t.nstep..=t.nstep {
         let id = (base + is as f32 * t.step) / denom;
         let this_scale = 1.0 / id;
-        for k in 0..groups {
+        for (k, on) in on_grid_aux[..groups].iter_mut().enumerate() {
             let r = D * k..D * k + D;
             let u = round_group(grid, id, &xval[r.clone()], t.kmax_q, &mut laux[r.clone()]);
-            on_grid_aux[k] = true;
+            *on = true;
             if let Err(list) = grid.lookup(u) {
-                on_grid_aux[k] = false;
+                *on = false;
                 grid.best_neighbour(
                     list,
                     &xval[r.clone()],
@@ -122,8 +122,8 @@ pub(super) fn search<const D: usize, const B: usize>(
     };
     if refine {
         let id = 1.0 / scale;
-        for k in 0..groups {
-            if t.refine == Refine::OffGridOnly && on_grid[k] {
+        for (k, &on) in on_grid[..groups].iter().enumerate() {
+            if t.refine == Refine::OffGridOnly && on {
                 continue;
             }
             let r = D * k..D * k + D;

@@ -93,6 +93,16 @@ fn iq2_s_matches_llama_cpp() {
     check_type(GgmlType::IQ2_S);
 }
 
+#[test]
+fn iq1_s_matches_llama_cpp() {
+    check_type(GgmlType::IQ1_S);
+}
+
+#[test]
+fn iq1_m_matches_llama_cpp() {
+    check_type(GgmlType::IQ1_M);
+}
+
 /// Every reachable lattice point's neighbour list equals the C's naive construction.
 fn check_map<const D: usize>(m: &GridMap<D>, bits: u32, reach: usize, nwant: usize) {
     let size = 1usize << (bits as usize * D);
@@ -118,6 +128,7 @@ fn neighbour_maps_match_the_c_construction() {
     check_map(neighbours::iq2xxs(), 2, 2, 2);
     check_map(neighbours::iq2xs(), 2, 2, 2);
     check_map(neighbours::iq2s(), 2, 2, 1);
+    check_map(neighbours::iq1(), 2, 2, 3);
 }
 
 /// The level tables derived from the dequantization grids equal the `kgrid_*` arrays of the
