@@ -191,3 +191,28 @@ fn keep_split_matches_llama_quantize() {
         assert_same_file(&name(&ours), &name(&theirs));
     }
 }
+
+#[test]
+fn imatrix_only_types_match_llama_quantize() {
+    let Some(inp) = inputs() else { return };
+    let gguf = inp.imatrix_gguf.to_str().unwrap();
+    for ty in ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "Q2_K_S"] {
+        check(&format!("iq-{ty}"), &inp.f16, &["--imatrix", gguf], ty);
+    }
+    // The IQ types that ggml also quantizes without an imatrix, as mixtures allow it.
+    for ty in ["IQ3_S", "IQ3_M"] {
+        check(&format!("iq-noim-{ty}"), &inp.f16, &[], ty);
+    }
+    // IQ3_XS puts attn_k in IQ3_XXS, which needs an imatrix: both tools refuse, writing nothing.
+    for ty in ["IQ3_XS", "IQ2_XXS", "IQ1_S", "Q2_K_S"] {
+        let theirs = inp.dir.join(format!("refuse-{ty}.llama.gguf"));
+        let ours = inp.dir.join(format!("refuse-{ty}.qforge.gguf"));
+        let l = llama(&inp.oracle, "llama-quantize").arg(&inp.f16).arg(&theirs).args([ty, "2"]).output().unwrap();
+        let q = qforge().arg("quantize").arg(&inp.f16).arg(&ours).args([ty, "2"]).output().unwrap();
+        assert!(!l.status.success(), "{ty}: llama-quantize accepted a missing imatrix");
+        assert_eq!(q.status.code(), Some(1), "{ty}: qforge accepted a missing imatrix");
+        assert!(String::from_utf8_lossy(&q.stderr).contains("imatrix"), "{ty}");
+        assert!(!ours.exists(), "{ty}: qforge left an output");
+        let _ = std::fs::remove_file(theirs);
+    }
+}
