@@ -274,9 +274,12 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         // The model loader validates every tensor it reads (check_tensors).
         qforge_formats::ggml::validate_row_data(t.info.ty, &src)
             .map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
+        let shard = &p.set.shards()[t.shard];
         if !t.plan.converts() {
             w.write_tensor(&t.info.name, &src)?;
             progress.bytes(src.len() as u64);
+            drop(src);
+            shard.release(&t.info);
             continue;
         }
         let ne = t.info.ne();
@@ -297,6 +300,8 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         })
         .with_context(|| format!("tensor '{}': converting {} to {}", t.info.name, t.info.ty, t.plan.target))?;
         tw.finish()?;
+        drop(src);
+        shard.release(&t.info);
     }
     for w in writers.iter_mut() {
         written.push(w.take().expect("open writer").finish()?);

@@ -181,6 +181,27 @@ impl GgufFile {
     }
 }
 
+impl GgufFile {
+    /// Tells the kernel that tensor `t`'s pages will not be needed again, so that streaming a
+    /// model through memory does not keep it all resident (as llama.cpp unmaps each weight after
+    /// use). A later read of the tensor still works: the pages are read again from the file.
+    pub fn release(&self, t: &TensorInfo) {
+        #[cfg(unix)]
+        if let Data::Mmap(m) = &self.data {
+            let start = self.header.data_offset.saturating_add(t.offset);
+            let len = t.n_bytes();
+            if start.checked_add(len).is_some_and(|end| end <= m.len() as u64) {
+                // SAFETY: the map is a read-only shared file mapping that qforge never writes, so
+                // dropping its pages only discards cached copies of the file's bytes; any later
+                // access faults the same bytes back in from the file.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start as usize, len as usize)
+                };
+            }
+        }
+    }
+}
+
 /// Reads a header from any reader; `len` is the total length of the file (used to bound every
 /// allocation and to check that the data section is present).
 pub fn parse_header(reader: impl Read, len: u64, path: &Path) -> Result<GgufHeader, GgufError> {
