@@ -158,6 +158,9 @@ fn mixture_flags_match_llama_quantize() {
     for (case, flags, ty) in cases {
         check(case, &inp.f16, flags, ty);
     }
+    let file = inp.dir.join("tensor-types.txt");
+    std::fs::write(&file, "attn_q=q5_0\n  blk\\.0\\.ffn_down=Q8_0 output=q4_k\n").unwrap();
+    check("tensor-type-file", &inp.f16, &["--tensor-type-file", file.to_str().unwrap()], "Q4_K_M");
 }
 
 #[test]
