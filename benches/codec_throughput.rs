@@ -2,10 +2,9 @@
 //! per type (and the F16 -> F32 dequantization that every F16 input goes through), timed by the
 //! calling thread's CPU clock, so that other processes on a loaded machine disturb it less.
 //!
-//! This file uses the default libtest harness (a `[[bench]] harness = false` entry would need an
-//! edit of the root Cargo.toml), so the measurement is an `#[ignore]`d test; run it with
+//! A plain `harness = false` benchmark; run it with
 //!
-//!     cargo test --release --bench codec_throughput -- --ignored --nocapture
+//!     cargo bench --bench codec_throughput
 //!
 //! or through scripts/bench/codec-bench.sh, which runs it interleaved with the same measurement
 //! of the pinned ggml (scripts/bench/ggml-codec-bench.c) on the same rows. Environment:
@@ -113,9 +112,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|s| !s.is_empty())
 }
 
-#[test]
-#[ignore = "benchmark: cargo test --release --bench codec_throughput -- --ignored --nocapture"]
-fn codec_throughput() {
+fn main() {
     let n_per_row: usize = env("QFORGE_BENCH_N_PER_ROW").map_or(2048, |s| s.parse().expect("QFORGE_BENCH_N_PER_ROW"));
     let src = match env("QFORGE_BENCH_DATA") {
         Some(p) => read_f32(&p),

@@ -94,7 +94,7 @@ else
   git -C "$ROOT" diff --quiet HEAD -- formats src Cargo.toml Cargo.lock || QREV="$QREV plus uncommitted changes"
 fi
 log "building the qforge codec bench in $QROOT ($QREV)"
-RUST_BENCH=$(cd "$QROOT" && cargo test --release --bench codec_throughput --no-run 2>&1 \
+RUST_BENCH=$(cd "$QROOT" && cargo bench --bench codec_throughput --no-run 2>&1 \
   | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
 [ -x "$QROOT/$RUST_BENCH" ] && RUST_BENCH="$QROOT/$RUST_BENCH"
 [ -x "$RUST_BENCH" ] || { echo "cannot find the codec_throughput bench binary" >&2; exit 1; }
@@ -104,7 +104,7 @@ RAW="$BENCH_CACHE/codec-bench.raw"
 run_c() { "$CBENCH" "$N_PER_ROW" "$DATA" "$REPS" "$TYPES" "$@" | tee -a "$RAW" >&2; }
 run_rust() {
   QFORGE_BENCH_DATA="$DATA" QFORGE_BENCH_N_PER_ROW="$N_PER_ROW" QFORGE_BENCH_TYPES="$TYPES" QFORGE_BENCH_REPS="$REPS" \
-    QFORGE_BENCH_IMATRIX="${1:-}" "$RUST_BENCH" --ignored --nocapture --exact codec_throughput --test-threads 1 \
+    QFORGE_BENCH_IMATRIX="${1:-}" "$RUST_BENCH" \
     | grep -o 'rust .*' | tee -a "$RAW" >&2
 }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
