@@ -272,8 +272,7 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         let w = writers[if job.keep_split { t.shard } else { 0 }].as_mut().expect("open writer");
         let src = p.set.shards()[t.shard].tensor_data(&t.info)?;
         // The model loader validates every tensor it reads (check_tensors).
-        qforge_formats::ggml::validate_row_data(t.info.ty, &src)
-            .map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
+        validate_parallel(t.info.ty, &src).map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
         let shard = &p.set.shards()[t.shard];
         if !t.plan.converts() {
             w.write_tensor(&t.info.name, &src)?;
@@ -307,6 +306,14 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         written.push(w.take().expect("open writer").finish()?);
     }
     Ok(written)
+}
+
+/// `ggml_validate_row_data` over a whole tensor, in parallel pieces of whole blocks.
+fn validate_parallel(ty: GgmlType, data: &[u8]) -> Result<(), String> {
+    use rayon::prelude::*;
+    let ts = ty.type_size();
+    let piece = ((1 << 20) / ts).max(1) * ts;
+    data.par_chunks(piece).try_for_each(|c| qforge_formats::ggml::validate_row_data(ty, c))
 }
 
 /// Dimensions as ggml's C writer stores them: trailing ones dropped (`ggml_n_dims`).

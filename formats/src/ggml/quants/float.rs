@@ -27,8 +27,15 @@ fn quantize_f32(src: &[f32], dst: &mut [u8], _n: usize, _w: Option<&[f32]>) {
 }
 
 fn dequantize_f16(src: &[u8], dst: &mut [f32]) {
-    for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
-        *d = fp::f16_bits_to_f32(u16::from_le_bytes([s[0], s[1]]));
+    use half::slice::HalfFloatSliceExt;
+    // Whole slices at a time, so `half` can use the CPU's F16C conversions (exact, like ggml's).
+    let mut buf = [half::f16::ZERO; 1024];
+    for (d, s) in dst.chunks_mut(1024).zip(src.chunks(2048)) {
+        let h = &mut buf[..d.len()];
+        for (x, b) in h.iter_mut().zip(s.chunks_exact(2)) {
+            *x = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]]));
+        }
+        h.convert_to_f32_slice(d);
     }
 }
 
