@@ -5,11 +5,10 @@
 
 use super::grids::IQ1S;
 use super::neighbours::{self, GridMap};
-use super::search::{max_c, scale_code, sum_squares};
+use super::search::{max_c, quantize_rows, scale_code, sum_squares, SuperBlock};
 use super::tables::IQ1M_DELTA;
 use super::ternary::{snap_to_grid, sort_pairs};
 use crate::ggml::fp::{f16_bits_to_f32, f32_to_f16_bits};
-use crate::ggml::quants::helpers::for_each_row;
 use crate::ggml::types::QK_K;
 
 /// Offset of `qh[16]`, after `qs[32]`.
@@ -74,6 +73,9 @@ const GROUP_MAX_EPS: f32 = 1e-7;
 /// Weights per scale (`IQ1M_BLOCK_SIZE`).
 const GROUP: usize = 16;
 
+/// Splits whose sums are computed side by side.
+const LANES: usize = 8;
+
 /// The three values with a positive offset, `x_p`.
 const X_P: [f32; 3] = [-1.0 + IQ1M_DELTA, IQ1M_DELTA, 1.0 + IQ1M_DELTA];
 /// The three values with a negative offset, `x_m`.
@@ -96,20 +98,25 @@ fn values(k: u8, h: usize) -> &'static [f32; 3] {
 /// Quantizes whole rows to IQ1_M as `quantize_iq1_m` does, with or without importance
 /// weights.
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
-    let grid = neighbours::iq1();
-    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
-        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
-        for (ibl, (xbl, b)) in blocks.enumerate() {
-            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
-            quantize_block(grid, xbl, qw, b);
-        }
-    });
+    quantize_rows::<8, Iq1M>(neighbours::iq1(), src, dst, n_per_row, imatrix);
+}
+
+/// The super-block quantizer of [`quantize`].
+struct Iq1M;
+
+impl SuperBlock<8> for Iq1M {
+    const BYTES: usize = BLOCK;
+    #[inline(always)]
+    fn quantize(grid: &GridMap<8>, x: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+        quantize_block(grid, x, qw, b);
+    }
 }
 
 /// One super-block of `quantize_row_iq1_m_impl`: per 16 weights the exact weighted split into
 /// -1, 0, 1 over the sorted values with an offset sign per half, each half snapped to the
 /// grid, the 3-bit scales against `max_scale/15`, and the super-block scale refitted to the
 /// quantized values (with a 1.1125 fudge factor).
+#[inline(always)]
 fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
     b.fill(0);
     let sigma2 = 2.0 * sum_squares(xbl) / QK_K as f32;
@@ -152,7 +159,10 @@ fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u
         }
         let pairs = sort_pairs::<GROUP>(xb);
         // Prefix sums per half of the group, in sorted order.
-        let (mut px, mut pw) = ([[0.0f32; GROUP + 1]; 2], [[0.0f32; GROUP + 1]; 2]);
+        let (mut px, mut pw) = (
+            [[0.0f32; GROUP + 1 + LANES]; 2],
+            [[0.0f32; GROUP + 1 + LANES]; 2],
+        );
         for (j, &(_, i)) in pairs.iter().enumerate() {
             let i = i as usize;
             let h = if i < GROUP / 2 { 0 } else { 1 };
@@ -161,41 +171,70 @@ fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u
             pw[h][j + 1] = pw[h][j] + weight[i];
             pw[1 - h][j + 1] = pw[1 - h][j];
         }
+        // Padding with the totals, for whole lane chunks.
+        for h in 0..2 {
+            for j in GROUP + 1..GROUP + 1 + LANES {
+                (px[h][j], pw[h][j]) = (px[h][GROUP], pw[h][GROUP]);
+            }
+        }
         let txs = [px[0][GROUP], px[1][GROUP]];
         let tws = [pw[0][GROUP], pw[1][GROUP]];
         let mut best_score = -f32::MAX;
         let mut scale = max;
         let (mut besti1, mut besti2, mut best_k) = (None, 0, 0u8);
+        // Every split (i1, i2), i1 <= i2, in the C's order, with the four sign choices in
+        // order. The sums of LANES consecutive i2 are computed side by side (each with the C's
+        // operations); a chunk none of whose candidates beats the current best is skipped, any
+        // other is evaluated candidate by candidate as the C does.
         for i1 in 0..=GROUP {
-            for i2 in i1..=GROUP {
-                let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) =
-                    ([0.0f32; 2], [0.0f32; 2], [0.0f32; 2], [0.0f32; 2]);
-                for h in 0..2 {
-                    let sx = px[h][i1] + px[h][i2];
-                    qx_p[h] = txs[h] * p2 - sx;
-                    qx_m[h] = txs[h] * m2 - sx;
-                    q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-                    q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
+            let mut i2 = i1;
+            while i2 <= GROUP {
+                let mut sumqx = [[0.0f32; LANES]; 4];
+                let mut sumq2 = [[0.0f32; LANES]; 4];
+                for c in 0..LANES {
+                    let j = i2 + c;
+                    let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) =
+                        ([0.0f32; 2], [0.0f32; 2], [0.0f32; 2], [0.0f32; 2]);
+                    for h in 0..2 {
+                        let sx = px[h][i1] + px[h][j];
+                        qx_p[h] = txs[h] * p2 - sx;
+                        qx_m[h] = txs[h] * m2 - sx;
+                        q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][j] * cp2;
+                        q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][j] * cm2;
+                    }
+                    sumqx[0][c] = qx_p[0] + qx_p[1];
+                    sumqx[1][c] = qx_p[0] + qx_m[1];
+                    sumqx[2][c] = qx_m[0] + qx_p[1];
+                    sumqx[3][c] = qx_m[0] + qx_m[1];
+                    sumq2[0][c] = q2_p[0] + q2_p[1];
+                    sumq2[1][c] = q2_p[0] + q2_m[1];
+                    sumq2[2][c] = q2_m[0] + q2_p[1];
+                    sumq2[3][c] = q2_m[0] + q2_m[1];
                 }
-                let sumqx = [
-                    qx_p[0] + qx_p[1],
-                    qx_p[0] + qx_m[1],
-                    qx_m[0] + qx_p[1],
-                    qx_m[0] + qx_m[1],
-                ];
-                let sumq2 = [
-                    q2_p[0] + q2_p[1],
-                    q2_p[0] + q2_m[1],
-                    q2_m[0] + q2_p[1],
-                    q2_m[0] + q2_m[1],
-                ];
-                for k in 0..4 {
-                    if sumq2[k] > 0.0 && sumqx[k] * sumqx[k] > best_score * sumq2[k] {
-                        scale = sumqx[k] / sumq2[k];
-                        best_score = scale * sumqx[k];
-                        (besti1, besti2, best_k) = (Some(i1), i2, k as u8);
+                let count = LANES.min(GROUP + 1 - i2);
+                let beats = |best: f32, k: usize, c: usize| {
+                    sumq2[k][c] > 0.0 && sumqx[k][c] * sumqx[k][c] > best * sumq2[k][c]
+                };
+                let mut any = false;
+                for c in 0..LANES {
+                    let mut b = false;
+                    for k in 0..4 {
+                        b |= beats(best_score, k, c);
+                    }
+                    any |= (c < count) & b;
+                }
+                if any {
+                    for c in 0..count {
+                        for k in 0..4 {
+                            if beats(best_score, k, c) {
+                                scale = sumqx[k][c] / sumq2[k][c];
+                                best_score = scale * sumqx[k][c];
+                                (besti1, besti2, best_k) = (Some(i1), i2 + c, k as u8);
+                            }
+                        }
                     }
                 }
+                i2 += LANES;
             }
         }
         let Some(besti1) = besti1 else {

@@ -4,11 +4,10 @@
 
 use super::grids::IQ1S;
 use super::neighbours::{self, GridMap};
-use super::search::{max_c, scale_code, sum_squares};
+use super::search::{max_c, quantize_rows, scale_code, sum_squares, SuperBlock};
 use super::tables::IQ1S_DELTA;
 use super::ternary::{snap_to_grid, sort_pairs};
 use crate::ggml::fp::{read_f16, write_f16};
-use crate::ggml::quants::helpers::for_each_row;
 use crate::ggml::types::QK_K;
 
 /// Offset of the 8 `uint16_t` `qh` words, after the fp16 scale and `qs[32]`.
@@ -47,6 +46,9 @@ const GROUP_MAX_EPS: f32 = 1e-12;
 /// Weights per scale (`IQ1S_BLOCK_SIZE`).
 const GROUP: usize = 32;
 
+/// Splits whose sums are computed side by side.
+const LANES: usize = 8;
+
 /// The three values with a positive offset, `x_p`.
 const X_P: [f32; 3] = [-1.0 + IQ1S_DELTA, IQ1S_DELTA, 1.0 + IQ1S_DELTA];
 /// The three values with a negative offset, `x_m`.
@@ -57,20 +59,25 @@ const X_M: [f32; 3] = [-1.0 - IQ1S_DELTA, -IQ1S_DELTA, 1.0 - IQ1S_DELTA];
 /// ggml requires importance weights for this type (the dispatcher refuses to go on without
 /// them); called directly without them, this uses quant weights of 1.
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
-    let grid = neighbours::iq1();
-    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
-        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
-        for (ibl, (xbl, b)) in blocks.enumerate() {
-            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
-            quantize_block(grid, xbl, qw, b);
-        }
-    });
+    quantize_rows::<8, Iq1S>(neighbours::iq1(), src, dst, n_per_row, imatrix);
+}
+
+/// The super-block quantizer of [`quantize`].
+struct Iq1S;
+
+impl SuperBlock<8> for Iq1S {
+    const BYTES: usize = BLOCK;
+    #[inline(always)]
+    fn quantize(grid: &GridMap<8>, x: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+        quantize_block(grid, x, qw, b);
+    }
 }
 
 /// One super-block of `quantize_row_iq1_s_impl`: per 32 weights the exact weighted split
 /// into -1, 0, 1 (with either offset sign) over the sorted values, each group of 8 snapped to
 /// the grid, then the 3-bit scales against `max_scale/15` (the fp16 scale gets a 1.125 fudge
 /// factor).
+#[inline(always)]
 fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
     b.fill(0);
     let sigma2 = 2.0 * sum_squares(xbl) / QK_K as f32;
@@ -103,36 +110,57 @@ fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u
             continue;
         }
         let pairs = sort_pairs::<GROUP>(xb);
-        let (mut sumx, mut sumw) = ([0.0f32; GROUP + 1], [0.0f32; GROUP + 1]);
+        // Prefix sums in sorted order, padded with the totals for whole lane chunks.
+        let (mut sumx, mut sumw) = ([0.0f32; GROUP + 1 + LANES], [0.0f32; GROUP + 1 + LANES]);
         for (j, &(_, i)) in pairs.iter().enumerate() {
             let i = i as usize;
             sumx[j + 1] = sumx[j] + weight[i] * xb[i];
             sumw[j + 1] = sumw[j] + weight[i];
         }
+        for j in GROUP + 1..GROUP + 1 + LANES {
+            (sumx[j], sumw[j]) = (sumx[GROUP], sumw[GROUP]);
+        }
         let mut best_score = -f32::MAX;
         let mut scale = max;
         let (mut besti1, mut besti2, mut best_shift) = (None, 0, 0i8);
+        // Every split (i1, i2), i1 <= i2, in the C's order, with x_p then x_m. The sums of
+        // LANES consecutive i2 are computed side by side (each with the C's operations); a
+        // chunk none of whose candidates beats the current best is skipped, any other is
+        // evaluated candidate by candidate as the C does.
         for i1 in 0..=GROUP {
-            for i2 in i1..=GROUP {
-                let (a, m, c) = (
-                    sumx[i1] - sumx[0],
-                    sumx[i2] - sumx[i1],
-                    sumx[GROUP] - sumx[i2],
-                );
-                let (wa, wm, wc) = (
-                    sumw[i1] - sumw[0],
-                    sumw[i2] - sumw[i1],
-                    sumw[GROUP] - sumw[i2],
-                );
-                for (xs, shift) in [(&X_P, 1i8), (&X_M, -1)] {
-                    let sumqx = a * xs[0] + m * xs[1] + c * xs[2];
-                    let sumq2 = wa * xs[0] * xs[0] + wm * xs[1] * xs[1] + wc * xs[2] * xs[2];
-                    if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
-                        scale = sumqx / sumq2;
-                        best_score = scale * sumqx;
-                        (besti1, besti2, best_shift) = (Some(i1), i2, shift);
+            let (a, wa) = (sumx[i1] - sumx[0], sumw[i1] - sumw[0]);
+            let mut i2 = i1;
+            while i2 <= GROUP {
+                let mut sumqx = [[0.0f32; LANES]; 2];
+                let mut sumq2 = [[0.0f32; LANES]; 2];
+                for c in 0..LANES {
+                    let (m, r) = (sumx[i2 + c] - sumx[i1], sumx[GROUP] - sumx[i2 + c]);
+                    let (wm, wr) = (sumw[i2 + c] - sumw[i1], sumw[GROUP] - sumw[i2 + c]);
+                    for (s, xs) in [&X_P, &X_M].into_iter().enumerate() {
+                        sumqx[s][c] = a * xs[0] + m * xs[1] + r * xs[2];
+                        sumq2[s][c] = wa * xs[0] * xs[0] + wm * xs[1] * xs[1] + wr * xs[2] * xs[2];
                     }
                 }
+                let count = LANES.min(GROUP + 1 - i2);
+                let beats = |best: f32, s: usize, c: usize| {
+                    sumq2[s][c] > 0.0 && sumqx[s][c] * sumqx[s][c] > best * sumq2[s][c]
+                };
+                let mut any = false;
+                for c in 0..LANES {
+                    any |= (c < count) & (beats(best_score, 0, c) | beats(best_score, 1, c));
+                }
+                if any {
+                    for c in 0..count {
+                        for (s, shift) in [(0, 1i8), (1, -1)] {
+                            if beats(best_score, s, c) {
+                                scale = sumqx[s][c] / sumq2[s][c];
+                                best_score = scale * sumqx[s][c];
+                                (besti1, besti2, best_shift) = (Some(i1), i2 + c, shift);
+                            }
+                        }
+                    }
+                }
+                i2 += LANES;
             }
         }
         let Some(besti1) = besti1 else {

@@ -5,10 +5,10 @@
 use super::grids::{apply_sign, IQ2S};
 use super::neighbours::{self, GridMap};
 use super::search::{
-    max_c, max_of, scale_code, search, split_signs, sum_squares, weights, Refine, Trials,
+    max_c, max_of, quantize_rows, scale_code, search, split_signs, sum_squares, weights, Refine,
+    SuperBlock, Trials,
 };
 use crate::ggml::fp::{read_f16, write_f16};
-use crate::ggml::quants::helpers::for_each_row;
 use crate::ggml::types::QK_K;
 
 /// Offset of the 32 sign bytes, which follow the 32 low index bytes in `qs[64]`.
@@ -61,19 +61,24 @@ const TRIALS: Trials = Trials {
 /// Quantizes whole rows to IQ2_S as `quantize_iq2_s` does, with or without importance
 /// weights.
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
-    let grid = neighbours::iq2s();
-    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
-        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
-        for (ibl, (xbl, b)) in blocks.enumerate() {
-            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
-            quantize_block(grid, xbl, qw, b);
-        }
-    });
+    quantize_rows::<8, Iq2S>(neighbours::iq2s(), src, dst, n_per_row, imatrix);
+}
+
+/// The super-block quantizer of [`quantize`].
+struct Iq2S;
+
+impl SuperBlock<8> for Iq2S {
+    const BYTES: usize = BLOCK;
+    #[inline(always)]
+    fn quantize(grid: &GridMap<8>, x: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+        quantize_block(grid, x, qw, b);
+    }
 }
 
 /// One super-block of `quantize_row_iq2_s_impl`: per 16 weights the scale search over 2
 /// groups of 8 with full sign bytes, stored as found, then the 4-bit scales against
 /// `max_scale/31` (the fp16 scale gets a 0.9875 fudge factor).
+#[inline(always)]
 fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
     b.fill(0);
     let sigma2 = 2.0 * sum_squares(xbl) / QK_K as f32;

@@ -5,10 +5,11 @@
 use super::grids::{apply_sign, sign_byte, IQ2XXS};
 use super::neighbours::{self, GridMap};
 use super::search::{
-    max_c, max_of, scale_code, search, split_signs, sum_squares, weights, Refine, Trials,
+    max_c, max_of, quantize_rows, scale_code, search, split_signs, sum_squares, weights, Refine,
+    SuperBlock, Trials,
 };
 use crate::ggml::fp::{read_f16, write_f16};
-use crate::ggml::quants::helpers::{for_each_row, make_qp_quants, GROUP_MAX_EPS};
+use crate::ggml::quants::helpers::{make_qp_quants, GROUP_MAX_EPS};
 use crate::ggml::types::QK_K;
 
 /// Bytes per block: fp16 scale, then 32 `uint16_t` read as 8 pairs of `uint32_t`.
@@ -47,19 +48,24 @@ const TRIALS: Trials = Trials {
 /// ggml requires importance weights for this type (the dispatcher refuses to go on without
 /// them); called directly without them, this uses quant weights of 1.
 pub(super) fn quantize(src: &[f32], dst: &mut [u8], n_per_row: usize, imatrix: Option<&[f32]>) {
-    let grid = neighbours::iq2xxs();
-    for_each_row(src, dst, n_per_row, n_per_row / QK_K * BLOCK, |x, out| {
-        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(BLOCK));
-        for (ibl, (xbl, b)) in blocks.enumerate() {
-            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
-            quantize_block(grid, xbl, qw, b);
-        }
-    });
+    quantize_rows::<8, Iq2Xxs>(neighbours::iq2xxs(), src, dst, n_per_row, imatrix);
+}
+
+/// The super-block quantizer of [`quantize`].
+struct Iq2Xxs;
+
+impl SuperBlock<8> for Iq2Xxs {
+    const BYTES: usize = BLOCK;
+    #[inline(always)]
+    fn quantize(grid: &GridMap<8>, x: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
+        quantize_block(grid, x, qw, b);
+    }
 }
 
 /// One super-block of `quantize_row_iq2_xxs_impl`: per 32 weights a first scale from
 /// `make_qp_quants` on the magnitudes, the scale search over 4 groups of 8, signs with even
 /// parity, then the 4-bit scales against `max_scale/31`.
+#[inline(always)]
 fn quantize_block(grid: &GridMap<8>, xbl: &[f32], qw: Option<&[f32]>, b: &mut [u8]) {
     b.fill(0);
     let sigma2 = sum_squares(xbl) / QK_K as f32;

@@ -24,15 +24,59 @@ use std::sync::OnceLock;
 pub(super) struct GridMap<const D: usize> {
     /// Each grid point's levels, `(kgrid byte - 1) / 2`.
     levels: Box<[[i8; D]]>,
-    /// Each grid point's bytes `2l + 1` as f32, as the neighbour searches read them.
-    pos: Box<[[f32; D]]>,
-    /// Per lattice index `u`: the grid index (>= 0), or `-(start + 1)` where `neighbours[start]`
-    /// is the length of `u`'s neighbour list and the list follows it, or [`UNREACHABLE`].
+    /// Per lattice index `u`: the grid index (>= 0), or `-(k + 1)` for `u`'s neighbour list
+    /// `lists[k]`, or [`UNREACHABLE`].
     map: Box<[i32]>,
-    /// The neighbour lists, each preceded by its length (`kneighbors_q2xs`).
-    neighbours: Box<[u16]>,
+    /// The neighbour lists.
+    lists: Box<[List]>,
+    /// The grid indices of every list, one list after the other (`kneighbors_q2xs` without
+    /// the lengths).
+    ids: Box<[u16]>,
+    /// The grid bytes `2l + 1` of every list's points, element-major: for each list, `D` rows
+    /// of its points' element `i`, each row padded to a multiple of [`LANES`], so that the
+    /// searches compute the distances of [`LANES`] points side by side.
+    bytes: Box<[u8]>,
     /// Bits per level in a lattice index.
     bits: u32,
+}
+
+/// Where one neighbour list lies in [`GridMap::ids`] and [`GridMap::bytes`].
+#[derive(Clone, Copy)]
+struct List {
+    ids: u32,
+    bytes: u32,
+    len: u16,
+}
+
+/// Points whose distances a neighbour search computes side by side.
+pub(super) const LANES: usize = 8;
+
+/// A neighbour list: the grid indices in the C's order and their bytes, element-major.
+#[derive(Clone, Copy)]
+pub(super) struct Neighbours<'a> {
+    /// The grid indices, by (distance, index).
+    pub ids: &'a [u16],
+    /// Row `i` (`stride` bytes from `i * stride`) holds element `i` of every point, `2l + 1`.
+    bytes: &'a [u8],
+    stride: usize,
+}
+
+impl<'a> Neighbours<'a> {
+    /// The bytes `2l + 1` of element `i` of points `c0..c0 + LANES` (past the end of the
+    /// list: padding).
+    #[inline(always)]
+    pub(super) fn lanes(&self, i: usize, c0: usize) -> &'a [u8; LANES] {
+        self.bytes[i * self.stride + c0..][..LANES]
+            .try_into()
+            .unwrap()
+    }
+
+    /// A list without points (lattice points no quantizer reaches with finite input).
+    const EMPTY: Neighbours<'static> = Neighbours {
+        ids: &[],
+        bytes: &[],
+        stride: 0,
+    };
 }
 
 /// A lattice index that no quantizer produces for finite input.
@@ -57,15 +101,22 @@ impl<const D: usize> GridMap<D> {
     /// `Ok(grid index)` when lattice index `u` is a grid point, else `Err(its neighbours)`
     /// (empty only for points no quantizer reaches with finite input).
     #[inline(always)]
-    pub(super) fn lookup(&self, u: usize) -> Result<u16, &[u16]> {
+    pub(super) fn lookup(&self, u: usize) -> Result<u16, Neighbours<'_>> {
         match self.map.get(u) {
             Some(&g) if g >= 0 => Ok(g as u16),
             Some(&g) if g != UNREACHABLE => {
-                let start = (-(g + 1)) as usize;
-                let n = self.neighbours[start] as usize;
-                Err(&self.neighbours[start + 1..start + 1 + n])
+                let list = self.lists[(-(g + 1)) as usize];
+                let (len, stride) = (
+                    list.len as usize,
+                    (list.len as usize).next_multiple_of(LANES),
+                );
+                Err(Neighbours {
+                    ids: &self.ids[list.ids as usize..][..len],
+                    bytes: &self.bytes[list.bytes as usize..][..D * stride],
+                    stride,
+                })
             }
-            _ => Err(&[]),
+            _ => Err(Neighbours::EMPTY),
         }
     }
 
@@ -86,45 +137,82 @@ impl<const D: usize> GridMap<D> {
         &self.levels[g as usize]
     }
 
-    /// The bytes `2l + 1` of grid point `g`, as f32.
-    #[inline(always)]
-    pub(super) fn pos(&self, g: u16) -> &[f32; D] {
-        &self.pos[g as usize]
-    }
-
     /// `iq2_find_best_neighbour` / `iq3_find_best_neighbour`: the neighbour minimizing
-    /// `Σ w·(scale·q - x)²` (first one on ties), its levels written to `l`.
+    /// `Σ w·(scale·q - x)²` over its elements in order (first one on ties), its levels
+    /// written to `l`. [`LANES`] neighbours' sums are computed side by side, each with the
+    /// C's operations in the C's order.
     ///
     /// The C asserts that one is found; when none is (NaN or infinite distances, never for
     /// finite input), the first neighbour (or grid point 0) is taken.
-    #[inline]
+    #[inline(always)]
     pub(super) fn best_neighbour(
         &self,
-        list: &[u16],
+        nb: Neighbours<'_>,
         x: &[f32],
         w: &[f32],
         scale: f32,
         l: &mut [i8],
     ) -> u16 {
-        let (x, w) = (&x[..D], &w[..D]);
-        let mut best_d2 = f32::MAX;
-        let mut best = None;
-        for &j in list {
-            let p = self.pos(j);
-            let mut d2 = 0.0f32;
-            for i in 0..D {
-                let diff = scale * p[i] - x[i];
-                d2 += w[i] * diff * diff;
-            }
-            if d2 < best_d2 {
-                best_d2 = d2;
-                best = Some(j);
-            }
-        }
-        let g = best.or(list.first().copied()).unwrap_or(0);
+        let (x, w): (&[f32; D], &[f32; D]) =
+            (x[..D].try_into().unwrap(), w[..D].try_into().unwrap());
+        let g = nearest(nb, x, w, scale, |p| p as f32)
+            .or(nb.ids.first().copied())
+            .unwrap_or(0);
         l[..D].copy_from_slice(self.levels(g));
         g
     }
+}
+
+/// The neighbour of `nb` with the smallest `Σ_i w[i]·(scale·value(byte) - x[i])²` summed over
+/// `i` in order, the first one on ties; distances that are NaN or not below `f32::MAX` never
+/// win (`None` when none does).
+#[inline(always)]
+pub(super) fn nearest<const D: usize>(
+    nb: Neighbours<'_>,
+    x: &[f32; D],
+    w: &[f32; D],
+    scale: f32,
+    value: impl Fn(u8) -> f32,
+) -> Option<u16> {
+    let n = nb.ids.len();
+    // Per lane: the smallest distance seen (NaN never counts) and the first chunk where it
+    // was seen. The C's sequential `d2 < best_d2` scan (from FLT_MAX) ends on the first point
+    // of the smallest distance, if that is below FLT_MAX: the lane minima give it.
+    let mut lane_min = [f32::INFINITY; LANES];
+    let mut lane_at = [0u32; LANES];
+    let mut chunk = 0u32;
+    let mut c0 = 0;
+    while c0 < n {
+        let mut d2 = [0.0f32; LANES];
+        for i in 0..D {
+            let (xi, wi) = (x[i], w[i]);
+            for (d, &p) in d2.iter_mut().zip(nb.lanes(i, c0)) {
+                let diff = scale * value(p) - xi;
+                *d += wi * diff * diff;
+            }
+        }
+        for c in 0..LANES {
+            let d = if c0 + c < n { d2[c] } else { f32::INFINITY };
+            let better = d < lane_min[c];
+            lane_min[c] = if better { d } else { lane_min[c] };
+            lane_at[c] = if better { chunk } else { lane_at[c] };
+        }
+        chunk += 1;
+        c0 += LANES;
+    }
+    let mut m = f32::INFINITY;
+    for &d in &lane_min {
+        m = if d < m { d } else { m };
+    }
+    // NaN and distances not below FLT_MAX never win in the C.
+    let below_max = m < f32::MAX;
+    let mut best = usize::MAX;
+    for c in 0..LANES {
+        if lane_min[c] == m {
+            best = best.min(lane_at[c] as usize * LANES + c);
+        }
+    }
+    below_max.then(|| nb.ids[best])
 }
 
 /// Each grid point's levels: the rank of each element among the distinct values of the grid.
@@ -160,7 +248,7 @@ fn build<const D: usize>(levels: Vec<[i8; D]>, bits: u32, reach: i8, nwant: usiz
         .collect();
     let mut d2 = vec![0i16; n];
     let mut near: Vec<(i16, u16)> = Vec::new();
-    let mut neighbours: Vec<u16> = Vec::new();
+    let (mut lists, mut ids, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
     for u in 0..size {
         if map[u] >= 0 {
             continue;
@@ -208,20 +296,26 @@ fn build<const D: usize>(levels: Vec<[i8; D]>, bits: u32, reach: i8, nwant: usiz
                 .map(|(j, &d)| (d, j as u16)),
         );
         near.sort_unstable();
-        let start = neighbours.len();
-        neighbours.push(near.len() as u16);
-        neighbours.extend(near.iter().map(|&(_, j)| j));
-        map[u] = -(start as i32 + 1);
+        map[u] = -(lists.len() as i32 + 1);
+        lists.push(List {
+            ids: ids.len() as u32,
+            bytes: bytes.len() as u32,
+            len: near.len() as u16,
+        });
+        ids.extend(near.iter().map(|&(_, j)| j));
+        let stride = near.len().next_multiple_of(LANES);
+        for col in &cols {
+            let row = bytes.len();
+            bytes.extend(near.iter().map(|&(_, j)| col[j as usize] as u8));
+            bytes.resize(row + stride, 0);
+        }
     }
-    let pos = levels
-        .iter()
-        .map(|l| l.map(|v| (2 * v + 1) as f32))
-        .collect();
     GridMap {
         levels: levels.into_boxed_slice(),
-        pos,
         map,
-        neighbours: neighbours.into_boxed_slice(),
+        lists: lists.into_boxed_slice(),
+        ids: ids.into_boxed_slice(),
+        bytes: bytes.into_boxed_slice(),
         bits,
     }
 }

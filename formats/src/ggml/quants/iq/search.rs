@@ -7,6 +7,7 @@
 
 use super::neighbours::GridMap;
 use crate::ggml::quants::helpers::nearest_int;
+use crate::ggml::types::QK_K;
 
 /// Which groups the refinement after the trials recomputes with the chosen scale.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,8 +34,19 @@ pub(super) struct Trials {
     pub refine: Refine,
 }
 
-/// `nearest_int(0.5f*(id*x - 1))` clamped to `0..=kmax_q-1` for each of the `D` elements of
-/// `x`, into `l`; returns the lattice index.
+/// Most trials of a search (`2·nstep + 1`).
+const MAX_TRIALS: usize = 32;
+
+/// `nearest_int(0.5f*(id*x - 1))` clamped to `0..=kmax_q-1` for every element of `x`.
+#[inline(always)]
+fn round_levels<const B: usize>(id: f32, x: &[f32; B], kmax_q: i32, l: &mut [i8; B]) {
+    for (o, &v) in l.iter_mut().zip(x) {
+        let q = nearest_int(0.5 * (id * v - 1.0));
+        *o = 0.max((kmax_q - 1).min(q)) as i8;
+    }
+}
+
+/// [`round_levels`] of the `D` elements of one group, into `l`; returns the lattice index.
 #[inline(always)]
 fn round_group<const D: usize>(
     grid: &GridMap<D>,
@@ -44,10 +56,7 @@ fn round_group<const D: usize>(
     l: &mut [i8],
 ) -> usize {
     let mut lv = [0i8; D];
-    for (o, &v) in lv.iter_mut().zip(&x[..D]) {
-        let q = nearest_int(0.5 * (id * v - 1.0));
-        *o = 0.max((kmax_q - 1).min(q)) as i8;
-    }
+    round_levels(id, x[..D].try_into().unwrap(), kmax_q, &mut lv);
     l[..D].copy_from_slice(&lv);
     // Levels are within 0..kmax_q, inside the lattice.
     grid.index(&lv).unwrap_or(0)
@@ -83,21 +92,23 @@ pub(super) fn search<const D: usize, const B: usize>(
     l: &mut [i8; B],
 ) -> f32 {
     let groups = B / D;
-    let mut best = 0.0f32;
-    let mut scale = scale0;
-    let mut on_grid = [t.init_on_grid; 8];
-    let mut laux = [0i8; B];
-    let mut on_grid_aux = [true; 8];
+    let ntrials = (2 * t.nstep + 1) as usize;
+    debug_assert!(ntrials <= MAX_TRIALS && groups <= 8);
+    // Every trial's levels, element-major (`lv[i][trial]`), and its off-grid groups as bits.
+    let mut lv = [[0i8; MAX_TRIALS]; B];
+    let mut off = [0u8; MAX_TRIALS];
     let base = (2 * t.kmax_q - 1) as f32;
-    for is in -t.nstep..=t.nstep {
+    let mut laux = [0i8; B];
+    for (ti, is) in (-t.nstep..=t.nstep).enumerate() {
         let id = (base + is as f32 * t.step) / denom;
         let this_scale = 1.0 / id;
-        for (k, on) in on_grid_aux[..groups].iter_mut().enumerate() {
+        round_levels(id, xval, t.kmax_q, &mut laux);
+        for k in 0..groups {
             let r = D * k..D * k + D;
-            let u = round_group(grid, id, &xval[r.clone()], t.kmax_q, &mut laux[r.clone()]);
-            *on = true;
+            // Levels within 0..kmax_q are inside the lattice.
+            let u = grid.index(&laux[r.clone()]).unwrap_or(0);
             if let Err(list) = grid.lookup(u) {
-                *on = false;
+                off[ti] |= 1 << k;
                 grid.best_neighbour(
                     list,
                     &xval[r.clone()],
@@ -107,12 +118,39 @@ pub(super) fn search<const D: usize, const B: usize>(
                 );
             }
         }
-        let (sumqx, sumq2) = sums(weight, xval, &laux);
-        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-            scale = sumqx / sumq2;
-            best = scale * sumqx;
-            *l = laux;
-            on_grid[..groups].copy_from_slice(&on_grid_aux[..groups]);
+        for (row, &v) in lv.iter_mut().zip(&laux) {
+            row[ti] = v;
+        }
+    }
+    // Every trial's sums, side by side, each in the C's order: `w*xval[i]*q` is `(w*xval[i])*q`
+    // and `w*q*q` is `(w*q)*q`.
+    let (mut sumqx, mut sumq2) = ([0.0f32; MAX_TRIALS], [0.0f32; MAX_TRIALS]);
+    for ((row, &w), &x) in lv.iter().zip(weight).zip(xval) {
+        let wx = w * x;
+        for ((sx, s2), &l) in sumqx.iter_mut().zip(&mut sumq2).zip(row) {
+            let q = (2 * i32::from(l) + 1) as f32;
+            *sx += wx * q;
+            *s2 += w * q * q;
+        }
+    }
+    // The trials' verdicts in the C's order.
+    let mut best = 0.0f32;
+    let mut scale = scale0;
+    let mut chosen = None;
+    for ti in 0..ntrials {
+        if sumq2[ti] > 0.0 && sumqx[ti] * sumqx[ti] > best * sumq2[ti] {
+            scale = sumqx[ti] / sumq2[ti];
+            best = scale * sumqx[ti];
+            chosen = Some(ti);
+        }
+    }
+    let mut on_grid = [t.init_on_grid; 8];
+    if let Some(ti) = chosen {
+        for (o, row) in l.iter_mut().zip(&lv) {
+            *o = row[ti];
+        }
+        for (k, on) in on_grid[..groups].iter_mut().enumerate() {
+            *on = off[ti] & (1 << k) == 0;
         }
     }
     let any_off = on_grid[..groups].iter().any(|&g| !g);
@@ -246,4 +284,91 @@ pub(super) fn weights<const B: usize>(
 pub(super) fn scale_code(id: f32, scale: f32, max: i32) -> i32 {
     let l = nearest_int(0.5 * (id * scale - 1.0));
     0.max(max.min(l))
+}
+
+/// One grid type's super-block quantizer.
+pub(super) trait SuperBlock<const D: usize> {
+    /// Bytes per super-block.
+    const BYTES: usize;
+    /// Quantizes the `QK_K` weights `x` (importance weights `qw`) into `b` against `grid`.
+    fn quantize(grid: &GridMap<D>, x: &[f32], qw: Option<&[f32]>, b: &mut [u8]);
+}
+
+/// Quantizes whole rows of `QK_K`-weight super-blocks with `Q`, as the `quantize_iq*` row
+/// loops do.
+///
+/// On x86-64 CPUs with AVX2 the loop and everything `Q` inlines are compiled for AVX2 (the
+/// neighbour searches and sums then run eight lanes wide); the operations, and so the bytes,
+/// are the same: IEEE f32 arithmetic lane by lane, and no fused multiply-add either way.
+pub(super) fn quantize_rows<const D: usize, Q: SuperBlock<D>>(
+    grid: &GridMap<D>,
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ggml::quants::helpers::lanes::available() && !generic_only() {
+        // SAFETY: the CPU supports AVX2.
+        unsafe { rows_avx2::<D, Q>(grid, src, dst, n_per_row, imatrix) };
+        return;
+    }
+    rows::<D, Q>(grid, src, dst, n_per_row, imatrix);
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to run the code compiled for the baseline target on this thread.
+    pub(super) static GENERIC_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread must use the baseline code (tests only).
+#[inline(always)]
+fn generic_only() -> bool {
+    #[cfg(test)]
+    {
+        GENERIC_ONLY.with(|g| g.get())
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2<const D: usize, Q: SuperBlock<D>>(
+    grid: &GridMap<D>,
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+) {
+    rows::<D, Q>(grid, src, dst, n_per_row, imatrix);
+}
+
+#[inline(always)]
+fn rows<const D: usize, Q: SuperBlock<D>>(
+    grid: &GridMap<D>,
+    src: &[f32],
+    dst: &mut [u8],
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+) {
+    let row_bytes = n_per_row / QK_K * Q::BYTES;
+    if row_bytes == 0 {
+        return;
+    }
+    // The row loop is written out (not a helper taking a closure) so that it, and the
+    // quantizer inlined into it, are compiled with the caller's target features.
+    for (x, out) in src
+        .chunks_exact(n_per_row)
+        .zip(dst.chunks_exact_mut(row_bytes))
+    {
+        let blocks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q::BYTES));
+        for (ibl, (xbl, b)) in blocks.enumerate() {
+            let qw = imatrix.map(|w| &w[ibl * QK_K..(ibl + 1) * QK_K]);
+            Q::quantize(grid, xbl, qw, b);
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! split into the three levels -1, 0, 1, and the grid-neighbour search
 //! `iq1_find_best_neighbour2`.
 
-use super::neighbours::GridMap;
+use super::neighbours::{nearest, GridMap, Neighbours};
+use super::tables::NGRID_IQ1S;
 
 /// A group's values with their positions, sorted as the C's
 /// `qsort(pairs, n, 2*sizeof(float), iq1_sort_helper)` leaves them.
@@ -56,45 +57,38 @@ fn msort(b: &mut [(f32, u8)], tmp: &mut [(f32, u8)]) {
 /// When no neighbour's distance is below `FLT_MAX` (infinite or NaN distances) the C scans
 /// the whole grid reading `xval[i]` with the grid index `i`, out of the array's bounds; the
 /// whole grid is scanned here with the element's own value instead.
+#[inline(always)]
 pub(super) fn best_neighbour(
     grid: &GridMap<8>,
-    list: &[u16],
+    nb: Neighbours<'_>,
     x: &[f32],
     w: &[f32],
     scale: f32,
     xx: &[f32; 3],
     l: &mut [i8],
 ) -> u16 {
-    let (x, w) = (&x[..8], &w[..8]);
-    let d2 = |g: u16| {
-        let lv = grid.levels(g);
-        let mut d2 = 0.0f32;
-        for i in 0..8 {
-            let q = xx[lv[i] as usize];
-            let diff = scale * q - x[i];
-            d2 += w[i] * diff * diff;
-        }
-        d2
-    };
-    let mut best_score = f32::MAX;
-    let mut best = None;
-    for &j in list {
-        let d = d2(j);
-        if d < best_score {
-            best_score = d;
-            best = Some(j);
-        }
-    }
-    if best.is_none() {
-        for g in 0..super::tables::NGRID_IQ1S as u16 {
-            let d = d2(g);
-            if d < best_score {
-                best_score = d;
-                best = Some(g);
+    let (x, w): (&[f32; 8], &[f32; 8]) = (x[..8].try_into().unwrap(), w[..8].try_into().unwrap());
+    // Grid bytes 1, 3, 5 stand for xx[0], xx[1], xx[2], which are -1, 0, 1 plus the same
+    // offset, exactly: computed as such, without a lookup, so the lanes stay branch-free.
+    debug_assert!((0..3).all(|l| (l as f32 - 1.0) + xx[1] == xx[l]));
+    let value = |p: u8| (i32::from(p >> 1) - 1) as f32 + xx[1];
+    let g = nearest(nb, x, w, scale, value).unwrap_or_else(|| {
+        let mut best_score = f32::MAX;
+        let mut best = 0;
+        for g in 0..NGRID_IQ1S as u16 {
+            let lv = grid.levels(g);
+            let mut d2 = 0.0f32;
+            for i in 0..8 {
+                let diff = scale * xx[lv[i] as usize] - x[i];
+                d2 += w[i] * diff * diff;
+            }
+            if d2 < best_score {
+                best_score = d2;
+                best = g;
             }
         }
-    }
-    let g = best.unwrap_or(0);
+        best
+    });
     l[..8].copy_from_slice(grid.levels(g));
     g
 }
@@ -102,6 +96,7 @@ pub(super) fn best_neighbour(
 /// The grid indices of the 8-element groups of `l` (levels 0, 1, 2 for -1, 0, 1): each
 /// group's own index when it is a grid point, else its best neighbour's (whose levels then
 /// replace the group's). Returns whether all groups were on the grid.
+#[inline(always)]
 pub(super) fn snap_to_grid<const G: usize>(
     grid: &GridMap<8>,
     l: &mut [i8],

@@ -116,7 +116,7 @@ fn check_map<const D: usize>(m: &GridMap<D>, bits: u32, reach: usize, nwant: usi
                 m.grid_index(&fields.map(|l| l as i8).collect::<Vec<_>>()),
                 g
             ),
-            Err(list) => assert_eq!(list, reference::neighbours(m, u, nwant), "u = {u}"),
+            Err(list) => assert_eq!(list.ids, reference::neighbours(m, u, nwant), "u = {u}"),
         }
     }
 }
@@ -175,4 +175,123 @@ fn derived_level_tables_match_ggml_quants_c() {
     assert_eq!(packed(neighbours::iq1(), 2, 2048), table("kgrid_1bit_2048"));
     assert_eq!(packed(neighbours::iq3xxs(), 3, 256), table("kgrid_256"));
     assert_eq!(packed(neighbours::iq3s(), 3, 512), table("kgrid_512"));
+}
+
+/// NaN, infinities, huge values and importance vectors with zeros, huge values, NaN or
+/// infinity go through every grid quantizer without a panic (llama.cpp aborts or reads out of
+/// bounds on some of them, so there are no bytes to compare).
+#[test]
+fn grid_types_handle_non_finite_and_huge_input() {
+    use crate::ggml::quants::helpers::oracle_check::{
+        adversarial_imatrix, adversarial_rows, assert_non_finite_input_is_handled,
+    };
+    for ty in GRID_TYPES {
+        assert_non_finite_input_is_handled(ty, 256);
+        let q = crate::ggml::codec(ty)
+            .and_then(|c| c.quantize)
+            .expect("quantizer");
+        for seed in 0..3 {
+            let src = adversarial_rows(seed, 4, 512, true);
+            let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
+            for non_finite in [false, true] {
+                let im = adversarial_imatrix(seed, 512, non_finite);
+                q(&src, &mut out, 512, Some(&im));
+            }
+            q(&src, &mut out, 512, None);
+        }
+    }
+}
+
+/// The grid types.
+const GRID_TYPES: [GgmlType; 7] = [
+    GgmlType::IQ3_XXS,
+    GgmlType::IQ3_S,
+    GgmlType::IQ2_XXS,
+    GgmlType::IQ2_XS,
+    GgmlType::IQ2_S,
+    GgmlType::IQ1_S,
+    GgmlType::IQ1_M,
+];
+
+/// Single-thread timings of the neighbour maps and of quantization (run with `--ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn grid_quantize_speed() {
+    use std::time::Instant;
+    let t = Instant::now();
+    neighbours::iq1();
+    println!("iq1 map {:?}", t.elapsed());
+    let t = Instant::now();
+    neighbours::iq2s();
+    println!("iq2_s map {:?}", t.elapsed());
+    let t = Instant::now();
+    neighbours::iq2xs();
+    neighbours::iq2xxs();
+    println!("iq2_xs + iq2_xxs maps {:?}", t.elapsed());
+    let t = Instant::now();
+    neighbours::iq3s();
+    neighbours::iq3xxs();
+    println!("iq3 maps {:?}", t.elapsed());
+    // Gaussian rows (as in a weight tensor), 4M weights; with QFORGE_SPEED_DUMP=dir the
+    // rows and the imatrix are written there for timing the oracle on the same data.
+    let n = 4096;
+    let mut rng = oracle::Rng::new(7);
+    let src: Vec<f32> = (0..1024 * n).map(|_| rng.normal() * 0.02).collect();
+    let im = oracle::test_imatrix(7, n);
+    if let Some(dir) = std::env::var_os("QFORGE_SPEED_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        std::fs::write(dir.join("rows.f32"), bytes(&src)).unwrap();
+        std::fs::write(dir.join("imatrix.f32"), bytes(&im)).unwrap();
+    }
+    for ty in GRID_TYPES {
+        let q = crate::ggml::codec(ty).and_then(|c| c.quantize).unwrap();
+        let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
+        for imatrix in [Some(&im[..]), None] {
+            if imatrix.is_none() && requires_imatrix(ty) {
+                continue;
+            }
+            let t = Instant::now();
+            q(&src, &mut out, n, imatrix);
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "{ty} imatrix {}: {:.1} Mweights/s ({:.3} s for {} weights)",
+                imatrix.is_some(),
+                src.len() as f64 / s / 1e6,
+                s,
+                src.len()
+            );
+        }
+    }
+}
+
+/// The code compiled for AVX2 (which the oracle comparisons run on CPUs that have it) and the
+/// baseline code give the same bytes.
+#[test]
+fn baseline_and_avx2_code_agree() {
+    use crate::ggml::quants::iq::search::GENERIC_ONLY;
+    let n = 512;
+    let mut src = rows(n);
+    src.extend(crate::ggml::quants::helpers::oracle_check::adversarial_rows(5, 8, n, false));
+    let im = oracle::test_imatrix(5, n);
+    let sparse = sparse_imatrix(5, n);
+    for ty in GRID_TYPES {
+        let q = crate::ggml::codec(ty)
+            .and_then(|c| c.quantize)
+            .expect("quantizer");
+        for imatrix in [Some(&im[..]), Some(&sparse[..]), None] {
+            let run = |generic: bool| {
+                GENERIC_ONLY.with(|g| g.set(generic));
+                let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
+                q(&src, &mut out, n, imatrix);
+                GENERIC_ONLY.with(|g| g.set(false));
+                out
+            };
+            let (simd, generic) = (run(false), run(true));
+            if let Some(i) = simd.iter().zip(&generic).position(|(a, b)| a != b) {
+                panic!("{ty}: byte {i} (block {}) differs", i / ty.type_size());
+            }
+        }
+    }
 }
