@@ -33,7 +33,10 @@ fn thread_cpu_seconds() -> f64 {
         fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
     }
     const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec (two 64-bit fields on 64-bit Linux) into ts.
     unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + 1e-9 * ts.tv_nsec as f64
@@ -62,7 +65,10 @@ fn synthetic(rows: usize, cols: usize) -> Vec<f32> {
             ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * 0.02) as f32
         })
         .collect();
-    let hot = [(next() * cols as f64) as usize, (next() * cols as f64) as usize];
+    let hot = [
+        (next() * cols as f64) as usize,
+        (next() * cols as f64) as usize,
+    ];
     for r in 0..rows {
         for &h in &hot {
             w[r * cols + h] *= 4.0;
@@ -82,7 +88,9 @@ fn synthetic(rows: usize, cols: usize) -> Vec<f32> {
 fn read_f32(path: &str) -> Vec<f32> {
     let b = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert!(b.len() % 4 == 0, "{path}: not whole f32 values");
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -113,32 +121,53 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn main() {
-    let n_per_row: usize = env("QFORGE_BENCH_N_PER_ROW").map_or(2048, |s| s.parse().expect("QFORGE_BENCH_N_PER_ROW"));
+    let n_per_row: usize =
+        env("QFORGE_BENCH_N_PER_ROW").map_or(2048, |s| s.parse().expect("QFORGE_BENCH_N_PER_ROW"));
     let src = match env("QFORGE_BENCH_DATA") {
         Some(p) => read_f32(&p),
         None => synthetic(512, n_per_row),
     };
-    assert!(src.len() % n_per_row == 0, "input is not whole rows of {n_per_row}");
+    assert!(
+        src.len() % n_per_row == 0,
+        "input is not whole rows of {n_per_row}"
+    );
     let imatrix = env("QFORGE_BENCH_IMATRIX").map(|p| read_f32(&p));
     if let Some(w) = &imatrix {
         assert_eq!(w.len(), n_per_row, "the imatrix must hold n_per_row values");
     }
-    let types = env("QFORGE_BENCH_TYPES").unwrap_or_else(|| "f16->f32,q8_0,q4_0,q4_K,q5_K,q6_K,iq4_xs".into());
-    let reps: usize = env("QFORGE_BENCH_REPS").map_or(10, |s| s.parse().expect("QFORGE_BENCH_REPS")).max(1);
+    let types = env("QFORGE_BENCH_TYPES")
+        .unwrap_or_else(|| "f16->f32,q8_0,q4_0,q4_K,q5_K,q6_K,iq4_xs".into());
+    let reps: usize = env("QFORGE_BENCH_REPS")
+        .map_or(10, |s| s.parse().expect("QFORGE_BENCH_REPS"))
+        .max(1);
     let n = src.len();
     // libtest has printed "test codec_throughput ... " without a newline.
     println!();
     for name in types.split(',').filter(|s| !s.is_empty()) {
         let (cpu, wall) = if name == "f16->f32" {
-            let h: Vec<u8> = src.iter().flat_map(|&x| ggml::fp::f32_to_f16_bits(x).to_le_bytes()).collect();
+            let h: Vec<u8> = src
+                .iter()
+                .flat_map(|&x| ggml::fp::f32_to_f16_bits(x).to_le_bytes())
+                .collect();
             let mut out = vec![0f32; n];
-            time_it(reps, || ggml::dequantize(GgmlType::F16, std::hint::black_box(&h), &mut out).expect("dequantize F16"))
+            time_it(reps, || {
+                ggml::dequantize(GgmlType::F16, std::hint::black_box(&h), &mut out)
+                    .expect("dequantize F16")
+            })
         } else {
-            let ty = GgmlType::from_name(name).unwrap_or_else(|| panic!("unknown ggml type {name}"));
+            let ty =
+                GgmlType::from_name(name).unwrap_or_else(|| panic!("unknown ggml type {name}"));
             let bytes = ty.row_size(n as u64).expect("whole blocks") as usize;
             let mut dst = vec![0u8; bytes];
             time_it(reps, || {
-                ggml::quantize(ty, std::hint::black_box(&src), &mut dst, n_per_row, imatrix.as_deref()).expect("quantize");
+                ggml::quantize(
+                    ty,
+                    std::hint::black_box(&src),
+                    &mut dst,
+                    n_per_row,
+                    imatrix.as_deref(),
+                )
+                .expect("quantize");
             })
         };
         println!(

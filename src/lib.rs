@@ -5,5 +5,5 @@
 //! can be tested without going through the command line.
 #![deny(missing_docs)]
 
-pub mod quantize;
 pub mod pipeline;
+pub mod quantize;

@@ -6,8 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod ggml;
-pub mod safetensors;
 pub mod gguf;
 pub mod imatrix;
 #[cfg(test)]
 pub(crate) mod oracle;
+pub mod safetensors;

@@ -47,18 +47,31 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// llama.cpp's `ggml_quantize_chunk` on `src` (rows of `n_per_row`), or `None` when skipped.
-pub fn quantize(ty: GgmlType, n_per_row: usize, src: &[f32], imatrix: Option<&[f32]>) -> Option<Vec<u8>> {
+pub fn quantize(
+    ty: GgmlType,
+    n_per_row: usize,
+    src: &[f32],
+    imatrix: Option<&[f32]>,
+) -> Option<Vec<u8>> {
     let exe = harness()?;
     let (inp, out, im) = (scratch("in"), scratch("out"), scratch("im"));
     std::fs::write(&inp, f32_bytes(src)).unwrap();
     let mut cmd = Command::new(exe);
-    cmd.arg("quantize").arg(ty.name()).arg(n_per_row.to_string()).arg(&inp).arg(&out);
+    cmd.arg("quantize")
+        .arg(ty.name())
+        .arg(n_per_row.to_string())
+        .arg(&inp)
+        .arg(&out);
     if let Some(w) = imatrix {
         std::fs::write(&im, f32_bytes(w)).unwrap();
         cmd.arg(&im);
     }
     let st = cmd.output().expect("run ggml-codec");
-    assert!(st.status.success(), "ggml-codec quantize {ty}: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "ggml-codec quantize {ty}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let bytes = std::fs::read(&out).unwrap();
     for p in [inp, out, im] {
         let _ = std::fs::remove_file(p);
@@ -71,12 +84,27 @@ pub fn dequantize(ty: GgmlType, src: &[u8]) -> Option<Vec<f32>> {
     let exe = harness()?;
     let (inp, out) = (scratch("in"), scratch("out"));
     std::fs::write(&inp, src).unwrap();
-    let st = Command::new(exe).arg("dequantize").arg(ty.name()).arg(&inp).arg(&out).output().unwrap();
-    assert!(st.status.success(), "ggml-codec dequantize {ty}: {}", String::from_utf8_lossy(&st.stderr));
+    let st = Command::new(exe)
+        .arg("dequantize")
+        .arg(ty.name())
+        .arg(&inp)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "ggml-codec dequantize {ty}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let bytes = std::fs::read(&out).unwrap();
     let _ = std::fs::remove_file(inp);
     let _ = std::fs::remove_file(out);
-    Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
 }
 
 /// A small deterministic generator (xorshift64*), so inputs are the same on every run.

@@ -13,7 +13,9 @@ fn dir() -> PathBuf {
 
 fn f32s(name: &str) -> Vec<f32> {
     let b = std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -32,7 +34,11 @@ fn goldens() -> Vec<(GgmlType, bool, String)> {
                 Some(t) => (t, true),
                 None => (stem, false),
             };
-            Some((GgmlType::from_name(ty).unwrap_or_else(|| panic!("unknown type in {name}")), im, stem.to_string()))
+            Some((
+                GgmlType::from_name(ty).unwrap_or_else(|| panic!("unknown type in {name}")),
+                im,
+                stem.to_string(),
+            ))
         })
         .collect();
     v.sort_by(|a, b| a.2.cmp(&b.2));
@@ -51,9 +57,19 @@ fn quantization_equals_llama_cpp_bytes() {
         }
         let expected = std::fs::read(dir().join(format!("{stem}.bin"))).unwrap();
         let mut ours = vec![0u8; expected.len()];
-        ggml::quantize(ty, &input, &mut ours, COLS, with_im.then_some(imatrix.as_slice())).unwrap();
+        ggml::quantize(
+            ty,
+            &input,
+            &mut ours,
+            COLS,
+            with_im.then_some(imatrix.as_slice()),
+        )
+        .unwrap();
         let first = ours.iter().zip(&expected).position(|(a, b)| a != b);
-        assert!(first.is_none(), "{stem}: bytes differ from llama.cpp's first at byte {first:?}");
+        assert!(
+            first.is_none(),
+            "{stem}: bytes differ from llama.cpp's first at byte {first:?}"
+        );
         checked += 1;
     }
     assert!(checked >= 40, "only {checked} quantization goldens checked");
@@ -67,7 +83,11 @@ fn dequantization_equals_llama_cpp_values() {
         let expected = f32s(&format!("{stem}.deq.f32"));
         let mut ours = vec![0f32; expected.len()];
         ggml::dequantize(ty, &bytes, &mut ours).unwrap();
-        assert_eq!(bits(&ours), bits(&expected), "{stem}: dequantized values differ from llama.cpp's");
+        assert_eq!(
+            bits(&ours),
+            bits(&expected),
+            "{stem}: dequantized values differ from llama.cpp's"
+        );
         checked += 1;
     }
     assert_eq!(checked, 47, "expected every golden to be checked");

@@ -21,8 +21,12 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
         }
     }
     let tok = |k: &str| h.get(&format!("tokenizer.ggml.{k}"));
-    let n_tokens = tok("tokens").and_then(GgufValue::as_array).map(GgufArray::len);
-    let n_merges = tok("merges").and_then(GgufValue::as_array).map(GgufArray::len);
+    let n_tokens = tok("tokens")
+        .and_then(GgufValue::as_array)
+        .map(GgufArray::len);
+    let n_merges = tok("merges")
+        .and_then(GgufValue::as_array)
+        .map(GgufArray::len);
     let tokenizer = json!({
         "model": tok("model").and_then(GgufValue::as_str),
         "pre": tok("pre").and_then(GgufValue::as_str),
@@ -44,11 +48,19 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
         e.1 += t.n_bytes();
         tensors.push(json!({"name": t.name, "type": t.ty.name(), "shape": t.dims, "bytes": t.n_bytes(), "shard": shard}));
     }
-    let bpw = if n_elems > 0 { n_bytes as f64 * 8.0 / n_elems as f64 } else { 0.0 };
+    let bpw = if n_elems > 0 {
+        n_bytes as f64 * 8.0 / n_elems as f64
+    } else {
+        0.0
+    };
     let file_bytes: u64 = set.shards().iter().map(|s| s.len()).sum();
 
     if json_out {
-        let metadata: serde_json::Map<String, Value> = h.kvs.iter().map(|(k, v)| (k.clone(), value_json(v))).collect();
+        let metadata: serde_json::Map<String, Value> = h
+            .kvs
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect();
         let out = json!({
             "format": "gguf",
             "path": path,
@@ -66,7 +78,13 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
         return Ok(());
     }
 
-    println!("{}: GGUF v{}, {} shard(s), {}", path.display(), h.version, set.shards().len(), human_bytes(file_bytes));
+    println!(
+        "{}: GGUF v{}, {} shard(s), {}",
+        path.display(),
+        h.version,
+        set.shards().len(),
+        human_bytes(file_bytes)
+    );
     println!("architecture: {arch}");
     if let Some(name) = h.get("general.name").and_then(GgufValue::as_str) {
         println!("name: {name}");
@@ -81,7 +99,12 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
     println!("\nmetadata: {} keys", h.kvs.len());
     let mut table = Table::new(&["tensor", "type", "shape", "bytes"]);
     for (_, t) in set.tensors() {
-        table.row(vec![t.name.clone(), t.ty.name().to_string(), format!("{:?}", t.dims), human_bytes(t.n_bytes())]);
+        table.row(vec![
+            t.name.clone(),
+            t.ty.name().to_string(),
+            format!("{:?}", t.dims),
+            human_bytes(t.n_bytes()),
+        ]);
     }
     println!();
     table.print();
@@ -89,13 +112,20 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
     for (k, (n, b)) in &by_type {
         println!("  {k:<8} {n:>5} tensors  {}", human_bytes(*b));
     }
-    println!("\ntotal: {} tensors, {} elements, {} ({bpw:.4} bits per weight)", tensors.len(), n_elems, human_bytes(n_bytes));
+    println!(
+        "\ntotal: {} tensors, {} elements, {} ({bpw:.4} bits per weight)",
+        tensors.len(),
+        n_elems,
+        human_bytes(n_bytes)
+    );
     Ok(())
 }
 
 fn value_json(v: &GgufValue) -> Value {
     match v {
-        GgufValue::Array(a) if a.len() > 64 => json!({"array": a.elem_type().name(), "len": a.len()}),
+        GgufValue::Array(a) if a.len() > 64 => {
+            json!({"array": a.elem_type().name(), "len": a.len()})
+        }
         GgufValue::Array(a) => array_json(a),
         GgufValue::String(s) => Value::String(String::from_utf8_lossy(s).into_owned()),
         GgufValue::Bool(b) => json!(b),
@@ -108,10 +138,15 @@ fn value_json(v: &GgufValue) -> Value {
 fn array_json(a: &GgufArray) -> Value {
     use GgufArray as A;
     match a {
-        A::String(v) => v.iter().map(|s| Value::String(String::from_utf8_lossy(s).into_owned())).collect(),
+        A::String(v) => v
+            .iter()
+            .map(|s| Value::String(String::from_utf8_lossy(s).into_owned()))
+            .collect(),
         A::F32(v) => v.iter().map(|x| json!(x)).collect(),
         A::F64(v) => v.iter().map(|x| json!(x)).collect(),
         A::Bool(v) => v.iter().map(|x| json!(x)).collect(),
-        _ => (0..a.len()).map(|i| a.get_int(i).map_or(Value::Null, |x| json!(x as i64))).collect(),
+        _ => (0..a.len())
+            .map(|i| a.get_int(i).map_or(Value::Null, |x| json!(x as i64)))
+            .collect(),
     }
 }

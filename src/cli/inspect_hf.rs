@@ -31,15 +31,21 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let v = serde_json::from_str(&text).with_context(|| format!("{}: malformed JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed JSON", path.display()))?;
     Ok(Some(v))
 }
 
 /// Summarises a safetensors file or checkpoint directory.
 pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
     let ckpt = Checkpoint::open(path).context("cannot inspect")?;
-    let dir = if path.is_dir() { Some(path) } else { path.parent() };
+    let dir = if path.is_dir() {
+        Some(path)
+    } else {
+        path.parent()
+    };
     let config = match dir {
         Some(d) => read_json(&d.join("config.json"))?,
         None => None,
@@ -52,7 +58,12 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
         .map(str::to_string);
     let hparams: serde_json::Map<String, Value> = CONFIG_KEYS
         .iter()
-        .filter_map(|k| config.as_ref().and_then(|c| c.get(*k)).map(|v| (k.to_string(), v.clone())))
+        .filter_map(|k| {
+            config
+                .as_ref()
+                .and_then(|c| c.get(*k))
+                .map(|v| (k.to_string(), v.clone()))
+        })
         .collect();
     let tokenizer = match dir {
         Some(d) => tokenizer_summary(d)?,
@@ -69,11 +80,20 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
             let e = by_dtype.entry(t.dtype().name()).or_default();
             e.0 += 1;
             e.1 += t.byte_len();
-            rows.push((t.name().to_string(), t.dtype().name(), t.shape().to_vec(), t.byte_len()));
+            rows.push((
+                t.name().to_string(),
+                t.dtype().name(),
+                t.shape().to_vec(),
+                t.byte_len(),
+            ));
         }
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let bpw = if elems > 0 { bytes as f64 * 8.0 / elems as f64 } else { 0.0 };
+    let bpw = if elems > 0 {
+        bytes as f64 * 8.0 / elems as f64
+    } else {
+        0.0
+    };
 
     if json_out {
         let out = json!({
@@ -90,8 +110,15 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("{}: safetensors, {} file(s)", path.display(), ckpt.files().len());
-    println!("architecture: {}", architecture.as_deref().unwrap_or("(no config.json)"));
+    println!(
+        "{}: safetensors, {} file(s)",
+        path.display(),
+        ckpt.files().len()
+    );
+    println!(
+        "architecture: {}",
+        architecture.as_deref().unwrap_or("(no config.json)")
+    );
     if !hparams.is_empty() {
         println!("\nhyperparameters:");
         for (k, v) in &hparams {
@@ -103,7 +130,12 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
     }
     let mut table = Table::new(&["tensor", "dtype", "shape", "bytes"]);
     for (n, d, s, b) in &rows {
-        table.row(vec![n.clone(), d.to_string(), format!("{s:?}"), human_bytes(*b)]);
+        table.row(vec![
+            n.clone(),
+            d.to_string(),
+            format!("{s:?}"),
+            human_bytes(*b),
+        ]);
     }
     println!();
     table.print();
@@ -111,7 +143,11 @@ pub fn inspect(path: &Path, json_out: bool) -> Result<()> {
     for (k, (n, b)) in &by_dtype {
         println!("  {k:<8} {n:>5} tensors  {}", human_bytes(*b));
     }
-    println!("\ntotal: {} tensors, {elems} elements, {} ({bpw:.4} bits per weight)", rows.len(), human_bytes(bytes));
+    println!(
+        "\ntotal: {} tensors, {elems} elements, {} ({bpw:.4} bits per weight)",
+        rows.len(),
+        human_bytes(bytes)
+    );
     Ok(())
 }
 
@@ -122,12 +158,19 @@ fn tokenizer_summary(dir: &Path) -> Result<Value> {
         return Ok(Value::Null);
     }
     let model = tok.as_ref().and_then(|t| t.pointer("/model/type")).cloned();
-    let vocab = tok.as_ref().and_then(|t| t.pointer("/model/vocab")).map(|v| match v {
-        Value::Object(m) => m.len(),
-        Value::Array(a) => a.len(),
-        _ => 0,
-    });
-    let added = tok.as_ref().and_then(|t| t.get("added_tokens")).and_then(Value::as_array).map(Vec::len);
+    let vocab = tok
+        .as_ref()
+        .and_then(|t| t.pointer("/model/vocab"))
+        .map(|v| match v {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        });
+    let added = tok
+        .as_ref()
+        .and_then(|t| t.get("added_tokens"))
+        .and_then(Value::as_array)
+        .map(Vec::len);
     let field = |k: &str| cfg.as_ref().and_then(|c| c.get(k)).cloned();
     Ok(json!({
         "model": model,

@@ -54,7 +54,9 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
     use std::io::Read;
     let mut magic = [0u8; 4];
     let is_gguf = path.is_file()
-        && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
         && &magic == b"GGUF";
     if is_gguf {
         inspect_gguf::inspect(path, json)

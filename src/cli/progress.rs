@@ -13,8 +13,10 @@ impl Bars {
     pub fn new(total: u64) -> Self {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Bars { bar }
     }
@@ -27,7 +29,12 @@ impl Bars {
 
 impl Progress for Bars {
     fn tensor(&self, i: usize, n: usize, t: &PlannedTensor) {
-        self.bar.set_message(format!("[{}/{n}] {} -> {}", i + 1, t.info.name, t.plan.target));
+        self.bar.set_message(format!(
+            "[{}/{n}] {} -> {}",
+            i + 1,
+            t.info.name,
+            t.plan.target
+        ));
     }
     fn bytes(&self, n: u64) {
         self.bar.inc(n);

@@ -97,11 +97,17 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         }
     };
     let nthreads = match pos.next() {
-        Some(n) => Some(n.trim().parse::<i64>().with_context(|| format!("invalid nthread '{n}'"))?),
+        Some(n) => Some(
+            n.trim()
+                .parse::<i64>()
+                .with_context(|| format!("invalid nthread '{n}'"))?,
+        ),
         None => None,
     };
     if let Some(n) = nthreads.filter(|n| *n > 0).map(|n| n as usize).or(threads) {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
 
     let mut tensor_types = a
@@ -110,8 +116,10 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         .map(|t| TensorTypeOverride::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(f) = &a.tensor_type_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        tensor_types.extend(parse_tensor_type_file(&text).with_context(|| format!("in {}", f.display()))?);
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        tensor_types
+            .extend(parse_tensor_type_file(&text).with_context(|| format!("in {}", f.display()))?);
     }
     let mut recipe = RecipeParams::for_option(opt);
     recipe.pure = a.pure;
@@ -175,7 +183,11 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
 }
 
 fn report_fallbacks(p: &pipeline::Prepared, json_out: bool) {
-    let fb: Vec<_> = p.tensors.iter().filter_map(|t| t.plan.fallback.as_ref().map(|f| (t, f))).collect();
+    let fb: Vec<_> = p
+        .tensors
+        .iter()
+        .filter_map(|t| t.plan.fallback.as_ref().map(|f| (t, f)))
+        .collect();
     if json_out || fb.is_empty() {
         return;
     }
@@ -189,7 +201,11 @@ fn report_fallbacks(p: &pipeline::Prepared, json_out: bool) {
             f.used
         );
     }
-    eprintln!("warning: {} of {} tensor(s) required fallback quantization (use --no-fallback to refuse)", fb.len(), p.tensors.len());
+    eprintln!(
+        "warning: {} of {} tensor(s) required fallback quantization (use --no-fallback to refuse)",
+        fb.len(),
+        p.tensors.len()
+    );
 }
 
 fn print_plan(job: &QuantizeJob, p: &pipeline::Prepared, type_name: &str, json_out: bool) {
@@ -215,13 +231,21 @@ fn print_plan(job: &QuantizeJob, p: &pipeline::Prepared, type_name: &str, json_o
     }
     let mut table = Table::new(&["tensor", "shape", "old type", "new type", "bytes"]);
     for t in &p.tensors {
-        let mark = if t.plan.fallback.is_some() { " (fallback)" } else { "" };
+        let mark = if t.plan.fallback.is_some() {
+            " (fallback)"
+        } else {
+            ""
+        };
         table.row(vec![
             t.info.name.clone(),
             format!("{:?}", t.info.dims),
             t.info.ty.name().to_string(),
             format!("{}{mark}", t.plan.target.name()),
-            format!("{} -> {}", human_bytes(t.info.n_bytes()), human_bytes(t.new_bytes)),
+            format!(
+                "{} -> {}",
+                human_bytes(t.info.n_bytes()),
+                human_bytes(t.new_bytes)
+            ),
         ]);
     }
     table.print();

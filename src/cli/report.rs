@@ -25,7 +25,10 @@ pub struct Table {
 impl Table {
     /// A table with the given column headings.
     pub fn new(header: &[&str]) -> Self {
-        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Appends a row.
@@ -42,7 +45,11 @@ impl Table {
             }
         }
         let line = |cells: &[String]| {
-            let s: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = w[i])).collect();
+            let s: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+                .collect();
             println!("{}", s.join("  ").trim_end());
         };
         line(&self.header);

@@ -33,8 +33,13 @@ impl std::str::FromStr for KvOverride {
     /// `string_parse_kv_override` does. Integers are written as u32 of their absolute value
     /// and floats as f32, as llama-quantize writes them.
     fn from_str(arg: &str) -> Result<Self, Self::Err> {
-        let err = |reason| KvOverrideError { arg: arg.to_string(), reason };
-        let (key, rest) = arg.split_once('=').ok_or_else(|| err("expected KEY=TYPE:VALUE"))?;
+        let err = |reason| KvOverrideError {
+            arg: arg.to_string(),
+            reason,
+        };
+        let (key, rest) = arg
+            .split_once('=')
+            .ok_or_else(|| err("expected KEY=TYPE:VALUE"))?;
         if key.len() >= 128 {
             return Err(err("key longer than 127 bytes"));
         }
@@ -56,7 +61,10 @@ impl std::str::FromStr for KvOverride {
         } else {
             return Err(err("invalid type (expected int, float, bool or str)"));
         };
-        Ok(KvOverride { key: key.to_string(), value })
+        Ok(KvOverride {
+            key: key.to_string(),
+            value,
+        })
     }
 }
 
@@ -82,7 +90,11 @@ fn c_atol(s: &str) -> i64 {
 /// C `atof` on the longest numeric prefix.
 fn c_atof(s: &str) -> f64 {
     let s = s.trim_start();
-    (1..=s.len()).rev().filter(|&i| s.is_char_boundary(i)).find_map(|i| s[..i].parse::<f64>().ok()).unwrap_or(0.0)
+    (1..=s.len())
+        .rev()
+        .filter(|&i| s.is_char_boundary(i))
+        .find_map(|i| s[..i].parse::<f64>().ok())
+        .unwrap_or(0.0)
 }
 
 /// Ordered metadata with ggml's `gguf_set_val_*` semantics.
@@ -131,7 +143,9 @@ fn cut_at_nul(s: &[u8]) -> Vec<u8> {
 fn c_string_value(v: &GgufValue) -> GgufValue {
     match v {
         GgufValue::String(s) => GgufValue::String(cut_at_nul(s)),
-        GgufValue::Array(GgufArray::String(a)) => GgufValue::Array(GgufArray::String(a.iter().map(|s| cut_at_nul(s)).collect())),
+        GgufValue::Array(GgufArray::String(a)) => {
+            GgufValue::Array(GgufArray::String(a.iter().map(|s| cut_at_nul(s)).collect()))
+        }
         other => other.clone(),
     }
 }
@@ -155,9 +169,17 @@ fn truncate_127(s: &str) -> String {
 }
 
 /// Builds the output metadata of a quantization to `ftype` (see the module documentation).
-pub fn output_metadata(input: &[(String, GgufValue)], ftype: u32, overrides: &[KvOverride], imatrix: Option<&ImatrixInfo>) -> Metadata {
+pub fn output_metadata(
+    input: &[(String, GgufValue)],
+    ftype: u32,
+    overrides: &[KvOverride],
+    imatrix: Option<&ImatrixInfo>,
+) -> Metadata {
     let mut m = Metadata::copied_from(input);
-    m.set("general.quantization_version", GgufValue::U32(GGML_QNT_VERSION));
+    m.set(
+        "general.quantization_version",
+        GgufValue::U32(GGML_QNT_VERSION),
+    );
     m.set("general.file_type", GgufValue::U32(ftype));
     for k in ["split.no", "split.count", "split.tensors.count"] {
         m.remove(k);
@@ -166,13 +188,25 @@ pub fn output_metadata(input: &[(String, GgufValue)], ftype: u32, overrides: &[K
         m.set(&o.key, o.value.clone());
     }
     if let Some(im) = imatrix {
-        m.set("quantize.imatrix.file", GgufValue::string(truncate_127(&im.file)));
+        m.set(
+            "quantize.imatrix.file",
+            GgufValue::string(truncate_127(&im.file)),
+        );
         if let Some(ds) = &im.dataset {
-            m.set("quantize.imatrix.dataset", GgufValue::string(truncate_127(ds)));
+            m.set(
+                "quantize.imatrix.dataset",
+                GgufValue::string(truncate_127(ds)),
+            );
         }
-        m.set("quantize.imatrix.entries_count", GgufValue::U32(im.entries as u32));
+        m.set(
+            "quantize.imatrix.entries_count",
+            GgufValue::U32(im.entries as u32),
+        );
         if im.chunks > 0 {
-            m.set("quantize.imatrix.chunks_count", GgufValue::U32(im.chunks as u32));
+            m.set(
+                "quantize.imatrix.chunks_count",
+                GgufValue::U32(im.chunks as u32),
+            );
         }
     }
     m
@@ -200,15 +234,29 @@ mod tests {
     #[test]
     fn set_removes_then_appends() {
         let input = vec![
-            ("general.architecture".to_string(), GgufValue::string("llama")),
+            (
+                "general.architecture".to_string(),
+                GgufValue::string("llama"),
+            ),
             ("general.file_type".to_string(), GgufValue::U32(1)),
-            ("general.quantization_version".to_string(), GgufValue::U32(2)),
+            (
+                "general.quantization_version".to_string(),
+                GgufValue::U32(2),
+            ),
             ("split.count".to_string(), GgufValue::U16(2)),
             ("x".to_string(), GgufValue::string("a\0b")),
         ];
         let m = output_metadata(&input, 15, &[], None);
         let keys: Vec<&str> = m.entries().iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["general.architecture", "x", "general.quantization_version", "general.file_type"]);
+        assert_eq!(
+            keys,
+            [
+                "general.architecture",
+                "x",
+                "general.quantization_version",
+                "general.file_type"
+            ]
+        );
         assert_eq!(m.get("x"), Some(&GgufValue::string("a")));
         assert_eq!(m.get("general.file_type"), Some(&GgufValue::U32(15)));
     }

@@ -10,8 +10,8 @@ pub mod rows;
 
 use crate::quantize::recipe::order::sort_for_quantize;
 use crate::quantize::{
-    check_conversion, plan_quantization, ImatrixEntry, ImatrixUse, LlamaFtype, ModelDesc, RecipeParams, TensorDesc,
-    TensorPlan,
+    check_conversion, plan_quantization, ImatrixEntry, ImatrixUse, LlamaFtype, ModelDesc,
+    RecipeParams, TensorDesc, TensorPlan,
 };
 use anyhow::{bail, Context, Result};
 use metadata::{output_metadata, ImatrixInfo, KvOverride, Metadata};
@@ -108,10 +108,12 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
             None => kvs.push((o.key.clone(), o.value.clone())),
         }
     }
-    let model = ModelDesc::from_metadata(&kvs).with_context(|| format!("{}: cannot quantize this model", job.input.display()))?;
+    let model = ModelDesc::from_metadata(&kvs)
+        .with_context(|| format!("{}: cannot quantize this model", job.input.display()))?;
 
     // llama-quantize's tensor order: by (layer, name), or by (shard, offset) with --keep-split.
-    let mut tensors: Vec<(usize, TensorInfo)> = set.tensors().map(|(s, t)| (s, t.clone())).collect();
+    let mut tensors: Vec<(usize, TensorInfo)> =
+        set.tensors().map(|(s, t)| (s, t.clone())).collect();
     if job.keep_split {
         tensors.sort_by_key(|(s, t)| (*s, t.offset));
     } else {
@@ -122,7 +124,9 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         None => (BTreeMap::new(), None),
         Some(p) => {
             let m = Imatrix::load(p)?;
-            let w = m.weights(&job.include_weights, &job.exclude_weights).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let w = m
+                .weights(&job.include_weights, &job.exclude_weights)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             let info = ImatrixInfo {
                 file: p.to_string_lossy().into_owned(),
                 dataset: m.datasets.first().cloned(),
@@ -138,7 +142,10 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         }
     };
 
-    let descs: Vec<TensorDesc> = tensors.iter().map(|(_, t)| TensorDesc::new(t.name.clone(), t.ty, &t.dims)).collect();
+    let descs: Vec<TensorDesc> = tensors
+        .iter()
+        .map(|(_, t)| TensorDesc::new(t.name.clone(), t.ty, &t.dims))
+        .collect();
     let mut params = job.recipe.clone();
     params.has_imatrix = imatrix_info.is_some();
     let plan = plan_quantization(&model, &params, &descs)?;
@@ -146,7 +153,11 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         plan.refuse_fallbacks()?;
     }
 
-    let ftype_id = if params.only_copy { file_type_of(header, &tensors) } else { params.ftype.id() };
+    let ftype_id = if params.only_copy {
+        file_type_of(header, &tensors)
+    } else {
+        params.ftype.id()
+    };
     let mut planned = Vec::with_capacity(tensors.len());
     for ((shard, info), tp) in tensors.into_iter().zip(plan.tensors) {
         let entry = match (&imatrix_info, weights.get(&info.name)) {
@@ -162,14 +173,37 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         if tp.converts() && !params.dry_run {
             qforge_formats::ggml::codec(tp.target)
                 .and_then(|c| c.quantize)
-                .with_context(|| format!("tensor '{}': qforge cannot produce type {} yet", info.name, tp.target))?;
-            qforge_formats::ggml::codec(info.ty).with_context(|| format!("tensor '{}': qforge cannot read type {}", info.name, info.ty))?;
+                .with_context(|| {
+                    format!(
+                        "tensor '{}': qforge cannot produce type {} yet",
+                        info.name, tp.target
+                    )
+                })?;
+            qforge_formats::ggml::codec(info.ty).with_context(|| {
+                format!(
+                    "tensor '{}': qforge cannot read type {}",
+                    info.name, info.ty
+                )
+            })?;
         }
         let new_bytes = tp.target.row_size(info.n_elements()).unwrap_or(0);
-        planned.push(PlannedTensor { shard, info, plan: tp, imatrix, new_bytes });
+        planned.push(PlannedTensor {
+            shard,
+            info,
+            plan: tp,
+            imatrix,
+            new_bytes,
+        });
     }
     let metadata = output_metadata(&header.kvs, ftype_id, &job.overrides, imatrix_info.as_ref());
-    Ok(Prepared { set, metadata, tensors: planned, weights, ftype_id, will_require_imatrix: plan.will_require_imatrix })
+    Ok(Prepared {
+        set,
+        metadata,
+        tensors: planned,
+        weights,
+        ftype_id,
+        will_require_imatrix: plan.will_require_imatrix,
+    })
 }
 
 /// `general.file_type` of the input for a COPY run, as llama.cpp's model loader reports it:
@@ -234,12 +268,18 @@ pub trait Progress: Sync {
 
 /// Writes the output file(s) of a prepared run. Returns the paths written.
 pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Result<Vec<PathBuf>> {
-    let n_split = if job.keep_split { p.set.shards().len() } else { 1 };
+    let n_split = if job.keep_split {
+        p.set.shards().len()
+    } else {
+        1
+    };
     let align = p.set.first().header().alignment;
     let out_paths: Vec<PathBuf> = if job.keep_split {
         let s = job.output.to_string_lossy();
         let prefix = s.strip_suffix(".gguf").unwrap_or(&s).to_string();
-        (0..n_split).map(|i| split::split_path(&prefix, i, n_split)).collect()
+        (0..n_split)
+            .map(|i| split::split_path(&prefix, i, n_split))
+            .collect()
     } else {
         vec![job.output.clone()]
     };
@@ -251,17 +291,28 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
     let mut written = Vec::new();
     let mut writers: Vec<Option<GgufWriter>> = Vec::new();
     for (i, path) in out_paths.iter().enumerate() {
-        let mut md = if i == 0 { p.metadata.clone() } else { Metadata::default() };
+        let mut md = if i == 0 {
+            p.metadata.clone()
+        } else {
+            Metadata::default()
+        };
         if n_split > 1 {
             md.set(split::KEY_SPLIT_NO, GgufValue::U16(i as u16));
             md.set(split::KEY_SPLIT_COUNT, GgufValue::U16(n_split as u16));
-            md.set(split::KEY_SPLIT_TENSORS_COUNT, GgufValue::I32(p.tensors.len() as i32));
+            md.set(
+                split::KEY_SPLIT_TENSORS_COUNT,
+                GgufValue::I32(p.tensors.len() as i32),
+            );
         }
         let specs: Vec<TensorSpec> = p
             .tensors
             .iter()
             .filter(|t| !job.keep_split || t.shard == i)
-            .map(|t| TensorSpec { name: t.info.name.clone(), ty: t.plan.target, dims: c_dims(&t.info) })
+            .map(|t| TensorSpec {
+                name: t.info.name.clone(),
+                ty: t.plan.target,
+                dims: c_dims(&t.info),
+            })
             .collect();
         let w = GgufWriter::create(path, md.entries(), specs, align)?;
         writers.push(Some(w));
@@ -269,10 +320,13 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
     let n = p.tensors.len();
     for (i, t) in p.tensors.iter().enumerate() {
         progress.tensor(i, n, t);
-        let w = writers[if job.keep_split { t.shard } else { 0 }].as_mut().expect("open writer");
+        let w = writers[if job.keep_split { t.shard } else { 0 }]
+            .as_mut()
+            .expect("open writer");
         let src = p.set.shards()[t.shard].tensor_data(&t.info)?;
         // The model loader validates every tensor it reads (check_tensors).
-        validate_parallel(t.info.ty, &src).map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
+        validate_parallel(t.info.ty, &src)
+            .map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
         let shard = &p.set.shards()[t.shard];
         if !t.plan.converts() {
             w.write_tensor(&t.info.name, &src)?;
@@ -292,12 +346,25 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
             _ => None,
         };
         let mut tw = w.begin_tensor(&t.info.name)?;
-        rows::convert_rows(t.info.ty, &src, t.plan.target, shape, imatrix, job.slab_bytes, &mut |bytes| {
-            tw.write(bytes)?;
-            progress.bytes(bytes.len() as u64);
-            Ok(())
-        })
-        .with_context(|| format!("tensor '{}': converting {} to {}", t.info.name, t.info.ty, t.plan.target))?;
+        rows::convert_rows(
+            t.info.ty,
+            &src,
+            t.plan.target,
+            shape,
+            imatrix,
+            job.slab_bytes,
+            &mut |bytes| {
+                tw.write(bytes)?;
+                progress.bytes(bytes.len() as u64);
+                Ok(())
+            },
+        )
+        .with_context(|| {
+            format!(
+                "tensor '{}': converting {} to {}",
+                t.info.name, t.info.ty, t.plan.target
+            )
+        })?;
         tw.finish()?;
         drop(src);
         shard.release(&t.info);
@@ -313,7 +380,8 @@ fn validate_parallel(ty: GgmlType, data: &[u8]) -> Result<(), String> {
     use rayon::prelude::*;
     let ts = ty.type_size();
     let piece = ((1 << 20) / ts).max(1) * ts;
-    data.par_chunks(piece).try_for_each(|c| qforge_formats::ggml::validate_row_data(ty, c))
+    data.par_chunks(piece)
+        .try_for_each(|c| qforge_formats::ggml::validate_row_data(ty, c))
 }
 
 /// Dimensions as ggml's C writer stores them: trailing ones dropped (`ggml_n_dims`).
@@ -327,4 +395,3 @@ fn same_file(a: &Path, b: &Path) -> bool {
         _ => false,
     }
 }
-

@@ -51,17 +51,29 @@ pub fn convert_rows(
     let n = shape.n_per_row;
     let src_row = src_ty
         .row_size(n as u64)
-        .ok_or(ggml::CodecError::RowNotBlockAligned { ty: src_ty, n_per_row: n, block: src_ty.block_size() })?
-        as usize;
+        .ok_or(ggml::CodecError::RowNotBlockAligned {
+            ty: src_ty,
+            n_per_row: n,
+            block: src_ty.block_size(),
+        })? as usize;
     let dst_row = dst_ty
         .row_size(n as u64)
-        .ok_or(ggml::CodecError::RowNotBlockAligned { ty: dst_ty, n_per_row: n, block: dst_ty.block_size() })?
-        as usize;
+        .ok_or(ggml::CodecError::RowNotBlockAligned {
+            ty: dst_ty,
+            n_per_row: n,
+            block: dst_ty.block_size(),
+        })? as usize;
     if src.len() != src_row * shape.rows {
-        return Err(ggml::CodecError::BadLength { ty: src_ty, what: format!("{} bytes for {} rows", src.len(), shape.rows) }.into());
+        return Err(ggml::CodecError::BadLength {
+            ty: src_ty,
+            what: format!("{} bytes for {} rows", src.len(), shape.rows),
+        }
+        .into());
     }
     let rows_per_task = (MIN_CHUNK_ELEMENTS.div_ceil(n)).max(1);
-    let rows_per_slab = (slab_bytes / dst_row.max(1)).max(rows_per_task).min(shape.rows.max(1));
+    let rows_per_slab = (slab_bytes / dst_row.max(1))
+        .max(rows_per_task)
+        .min(shape.rows.max(1));
     let mut out = vec![0u8; rows_per_slab * dst_row];
     let mut total = 0u64;
     let mut first = 0;
@@ -87,24 +99,29 @@ pub fn convert_rows(
         tasks
             .par_iter()
             .zip(dst_parts.into_par_iter())
-            .try_for_each_init(Vec::new, |f32_buf: &mut Vec<f32>, (&(a, b), dst)| -> Result<(), RowsError> {
-                let rows = b - a;
-                let src_bytes = &src[a * src_row..b * src_row];
-                let w = imatrix.map(|im| {
-                    let e = a / shape.rows_per_expert;
-                    &im[e * n..(e + 1) * n]
-                });
-                if src_ty == GgmlType::F32 && src_bytes.as_ptr().align_offset(4) == 0 {
-                    // SAFETY: the bytes are 4-aligned and every bit pattern is a valid f32.
-                    let f = unsafe { std::slice::from_raw_parts(src_bytes.as_ptr() as *const f32, rows * n) };
-                    ggml::quantize(dst_ty, f, dst, n, w)?;
-                } else {
-                    f32_buf.resize(rows * n, 0.0);
-                    ggml::dequantize(src_ty, src_bytes, f32_buf)?;
-                    ggml::quantize(dst_ty, f32_buf, dst, n, w)?;
-                }
-                ggml::validate_row_data(dst_ty, dst).map_err(RowsError::Validation)
-            })?;
+            .try_for_each_init(
+                Vec::new,
+                |f32_buf: &mut Vec<f32>, (&(a, b), dst)| -> Result<(), RowsError> {
+                    let rows = b - a;
+                    let src_bytes = &src[a * src_row..b * src_row];
+                    let w = imatrix.map(|im| {
+                        let e = a / shape.rows_per_expert;
+                        &im[e * n..(e + 1) * n]
+                    });
+                    if src_ty == GgmlType::F32 && src_bytes.as_ptr().align_offset(4) == 0 {
+                        // SAFETY: the bytes are 4-aligned and every bit pattern is a valid f32.
+                        let f = unsafe {
+                            std::slice::from_raw_parts(src_bytes.as_ptr() as *const f32, rows * n)
+                        };
+                        ggml::quantize(dst_ty, f, dst, n, w)?;
+                    } else {
+                        f32_buf.resize(rows * n, 0.0);
+                        ggml::dequantize(src_ty, src_bytes, f32_buf)?;
+                        ggml::quantize(dst_ty, f32_buf, dst, n, w)?;
+                    }
+                    ggml::validate_row_data(dst_ty, dst).map_err(RowsError::Validation)
+                },
+            )?;
         sink(&out[..nrows * dst_row])?;
         total += (nrows * dst_row) as u64;
         first += nrows;

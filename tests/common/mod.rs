@@ -13,8 +13,10 @@ pub fn oracle_dir() -> Option<PathBuf> {
     }
     let cache = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/qforge");
     let found = std::fs::read_dir(&cache).ok().and_then(|rd| {
-        let mut v: Vec<PathBuf> =
-            rd.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).filter(|p| p.join("llama-quantize").is_file()).collect();
+        let mut v: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("llama-quantize").is_file())
+            .collect();
         v.sort();
         v.pop()
     });
@@ -45,7 +47,9 @@ pub fn scratch(test: &str) -> PathBuf {
 
 /// Runs a command and returns its output; panics with both streams if it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -71,7 +75,11 @@ pub fn assert_same_file(a: &Path, b: &Path) {
     let x = std::fs::read(a).unwrap_or_else(|e| panic!("{}: {e}", a.display()));
     let y = std::fs::read(b).unwrap_or_else(|e| panic!("{}: {e}", b.display()));
     if x != y {
-        let first = x.iter().zip(&y).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
+        let first = x
+            .iter()
+            .zip(&y)
+            .position(|(p, q)| p != q)
+            .unwrap_or(x.len().min(y.len()));
         panic!(
             "{} ({} bytes) and {} ({} bytes) differ, first at byte {first}",
             a.display(),

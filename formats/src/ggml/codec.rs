@@ -95,18 +95,31 @@ pub fn quantize(
         .and_then(|c| c.quantize)
         .ok_or(CodecError::Unsupported(ty, "quantized"))?;
     if n_per_row == 0 || n_per_row % ty.block_size() != 0 {
-        return Err(CodecError::RowNotBlockAligned { ty, n_per_row, block: ty.block_size() });
+        return Err(CodecError::RowNotBlockAligned {
+            ty,
+            n_per_row,
+            block: ty.block_size(),
+        });
     }
     if src.len() % n_per_row != 0 {
-        return Err(CodecError::BadLength { ty, what: format!("{} values are not whole rows", src.len()) });
+        return Err(CodecError::BadLength {
+            ty,
+            what: format!("{} values are not whole rows", src.len()),
+        });
     }
     let bytes = src.len() / ty.block_size() * ty.type_size();
     if dst.len() != bytes {
-        return Err(CodecError::BadLength { ty, what: format!("output holds {} bytes, {bytes} needed", dst.len()) });
+        return Err(CodecError::BadLength {
+            ty,
+            what: format!("output holds {} bytes, {bytes} needed", dst.len()),
+        });
     }
     if let Some(w) = imatrix {
         if w.len() != n_per_row {
-            return Err(CodecError::BadLength { ty, what: format!("imatrix has {} values for rows of {n_per_row}", w.len()) });
+            return Err(CodecError::BadLength {
+                ty,
+                what: format!("imatrix has {} values for rows of {n_per_row}", w.len()),
+            });
         }
     }
     if imatrix.is_none() && requires_imatrix(ty) {

@@ -76,7 +76,12 @@ mod tests {
         let exp_bits = (bits >> 13) & 0x7C00;
         let mantissa_bits = bits & 0x0FFF;
         let nonsign = exp_bits + mantissa_bits;
-        ((sign >> 16) | if shl1_w > 0xFF00_0000 { 0x7E00 } else { nonsign }) as u16
+        ((sign >> 16)
+            | if shl1_w > 0xFF00_0000 {
+                0x7E00
+            } else {
+                nonsign
+            }) as u16
     }
 
     #[test]
@@ -98,6 +103,9 @@ mod tests {
         assert_eq!(f32_to_bf16_bits(1.0), 0x3f80);
         assert_eq!(f32_to_bf16_bits(f32::from_bits(0x3f80_8000)), 0x3f80);
         assert_eq!(f32_to_bf16_bits(f32::from_bits(0x3f81_8000)), 0x3f82);
-        assert_eq!(f32_to_bf16_bits(f32::from_bits(0x7fc0_0001)) & 0x7fc0, 0x7fc0);
+        assert_eq!(
+            f32_to_bf16_bits(f32::from_bits(0x7fc0_0001)) & 0x7fc0,
+            0x7fc0
+        );
     }
 }

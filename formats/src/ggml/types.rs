@@ -59,7 +59,12 @@ struct Traits {
 }
 
 const fn t(name: &'static str, block_size: usize, type_size: usize, quantized: bool) -> Traits {
-    Traits { name, block_size, type_size, quantized }
+    Traits {
+        name,
+        block_size,
+        type_size,
+        quantized,
+    }
 }
 
 impl GgmlType {
@@ -190,7 +195,10 @@ impl GgmlType {
 
     /// The type whose [`name`](Self::name) equals `name`, ignoring case.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 

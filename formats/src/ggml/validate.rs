@@ -7,7 +7,8 @@ use super::types::GgmlType;
 fn f16_scale_offsets(ty: GgmlType) -> &'static [usize] {
     use GgmlType::*;
     match ty {
-        Q4_0 | Q5_0 | Q8_0 | Q1_0 | Q2_0 | IQ1_S | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S | IQ4_XS | IQ4_NL => &[0],
+        Q4_0 | Q5_0 | Q8_0 | Q1_0 | Q2_0 | IQ1_S | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S
+        | IQ4_XS | IQ4_NL => &[0],
         Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
         Q2_K => &[80, 82],
         Q3_K => &[108],
@@ -32,21 +33,27 @@ fn fp16_problem(h: u16) -> Option<&'static str> {
 pub fn validate_row_data(ty: GgmlType, data: &[u8]) -> Result<(), String> {
     let ts = ty.type_size();
     if data.len() % ts != 0 {
-        return Err(format!("invalid size {} for type {ty} (type size = {ts})", data.len()));
+        return Err(format!(
+            "invalid size {} for type {ty} (type size = {ts})",
+            data.len()
+        ));
     }
     let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
     match ty {
         GgmlType::F32 => {
-            let any_special = data
-                .chunks_exact(4)
-                .fold(false, |acc, c| acc | (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7f80_0000 == 0x7f80_0000));
+            let any_special = data.chunks_exact(4).fold(false, |acc, c| {
+                acc | (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7f80_0000 == 0x7f80_0000)
+            });
             if !any_special {
                 return Ok(());
             }
             for (i, c) in data.chunks_exact(4).enumerate() {
                 let f = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                 if !f.is_finite() {
-                    return Err(format!("found {} value at block {i}", if f.is_nan() { "nan" } else { "inf" }));
+                    return Err(format!(
+                        "found {} value at block {i}",
+                        if f.is_nan() { "nan" } else { "inf" }
+                    ));
                 }
             }
         }
@@ -54,13 +61,18 @@ pub fn validate_row_data(ty: GgmlType, data: &[u8]) -> Result<(), String> {
             for (i, c) in data.chunks_exact(8).enumerate() {
                 let f = f64::from_le_bytes(c.try_into().expect("8 bytes"));
                 if !f.is_finite() {
-                    return Err(format!("found {} value at block {i}", if f.is_nan() { "nan" } else { "inf" }));
+                    return Err(format!(
+                        "found {} value at block {i}",
+                        if f.is_nan() { "nan" } else { "inf" }
+                    ));
                 }
             }
         }
         GgmlType::F16 => {
             // A branch-free scan first (it vectorises); the slow loop only names the culprit.
-            let any_special = data.chunks_exact(2).fold(false, |acc, c| acc | (u16_at(c, 0) & 0x7c00 == 0x7c00));
+            let any_special = data
+                .chunks_exact(2)
+                .fold(false, |acc, c| acc | (u16_at(c, 0) & 0x7c00 == 0x7c00));
             if !any_special {
                 return Ok(());
             }
@@ -99,7 +111,10 @@ pub fn validate_row_data(ty: GgmlType, data: &[u8]) -> Result<(), String> {
             for (i, b) in data.chunks_exact(ts).enumerate() {
                 // The fp16 scale is spread over the top nibbles of the four u16 scales at byte 48.
                 let sc = |k: usize| u16_at(b, 48 + 2 * k);
-                let h = (sc(0) >> 12) | ((sc(1) >> 8) & 0x00f0) | ((sc(2) >> 4) & 0x0f00) | (sc(3) & 0xf000);
+                let h = (sc(0) >> 12)
+                    | ((sc(1) >> 8) & 0x00f0)
+                    | ((sc(2) >> 4) & 0x0f00)
+                    | (sc(3) & 0xf000);
                 if let Some(p) = fp16_problem(h) {
                     return Err(format!("found {p} value at block {i}"));
                 }
@@ -140,10 +155,14 @@ mod tests {
         let mut q4k = vec![0u8; 144];
         assert!(validate_row_data(GgmlType::Q4_K, &q4k).is_ok());
         q4k[2..4].copy_from_slice(&0x7c00u16.to_le_bytes());
-        assert!(validate_row_data(GgmlType::Q4_K, &q4k).unwrap_err().contains("inf"));
+        assert!(validate_row_data(GgmlType::Q4_K, &q4k)
+            .unwrap_err()
+            .contains("inf"));
         let mut q6k = vec![0u8; 210];
         q6k[208..210].copy_from_slice(&0x7e00u16.to_le_bytes());
-        assert!(validate_row_data(GgmlType::Q6_K, &q6k).unwrap_err().contains("nan"));
+        assert!(validate_row_data(GgmlType::Q6_K, &q6k)
+            .unwrap_err()
+            .contains("nan"));
         assert!(validate_row_data(GgmlType::F32, &f32::NAN.to_le_bytes()).is_err());
         assert!(validate_row_data(GgmlType::F32, &1.5f32.to_le_bytes()).is_ok());
         assert!(validate_row_data(GgmlType::Q8_0, &[0u8; 33]).is_err());

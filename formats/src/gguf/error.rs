@@ -50,6 +50,9 @@ pub enum GgufError {
 
 impl GgufError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        GgufError::Io { path: path.into(), error: source }
+        GgufError::Io {
+            path: path.into(),
+            error: source,
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::error::GgufError;
 use super::value::{GgufArray, GgufValue, GgufValueType};
-use super::{pad, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGML_MAX_DIMS, GGML_MAX_NAME};
+use super::{pad, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC};
 use crate::ggml::GgmlType;
 use std::borrow::Cow;
 use std::fs::File;
@@ -49,7 +49,10 @@ impl TensorInfo {
     /// `ggml_n_dims`: the number of dimensions once trailing ones are dropped (at least 1).
     pub fn n_dims(&self) -> usize {
         let ne = self.ne();
-        (1..GGML_MAX_DIMS).rev().find(|&i| ne[i] > 1).map_or(1, |i| i + 1)
+        (1..GGML_MAX_DIMS)
+            .rev()
+            .find(|&i| ne[i] > 1)
+            .map_or(1, |i| i + 1)
     }
 }
 
@@ -120,7 +123,12 @@ impl GgufFile {
         let file = File::open(&path).map_err(|e| GgufError::io(&path, e))?;
         let len = file.metadata().map_err(|e| GgufError::io(&path, e))?.len();
         let header = {
-            let mut r = HeaderReader { inner: BufReader::new(&file), pos: 0, len, path: &path };
+            let mut r = HeaderReader {
+                inner: BufReader::new(&file),
+                pos: 0,
+                len,
+                path: &path,
+            };
             read_header(&mut r)?
         };
         let data = match mode {
@@ -132,7 +140,12 @@ impl GgufFile {
             },
             ReadMode::Buffered => Data::File(file),
         };
-        Ok(GgufFile { path, header, len, data })
+        Ok(GgufFile {
+            path,
+            header,
+            len,
+            data,
+        })
     }
 
     /// The file's path.
@@ -158,13 +171,20 @@ impl GgufFile {
     /// The raw bytes of tensor `t`, borrowed from the map or read from the file.
     pub fn tensor_data(&self, t: &TensorInfo) -> Result<Cow<'_, [u8]>, GgufError> {
         let n = t.ty.row_size(t.n_elements());
-        let range = self.header.data_offset.checked_add(t.offset).and_then(|s| Some((s, s.checked_add(n?)?)));
+        let range = self
+            .header
+            .data_offset
+            .checked_add(t.offset)
+            .and_then(|s| Some((s, s.checked_add(n?)?)));
         let (start, end) = match range {
             Some((s, e)) if e <= self.len => (s, e),
             _ => {
                 return Err(GgufError::Usage {
                     path: self.path.clone(),
-                    reason: format!("tensor '{}' (offset {}) lies outside this file's data", t.name, t.offset),
+                    reason: format!(
+                        "tensor '{}' (offset {}) lies outside this file's data",
+                        t.name, t.offset
+                    ),
                 })
             }
         };
@@ -173,8 +193,10 @@ impl GgufFile {
             Data::File(f) => {
                 let mut f = f;
                 let mut buf = vec![0u8; (end - start) as usize];
-                f.seek(SeekFrom::Start(start)).map_err(|e| GgufError::io(&self.path, e))?;
-                f.read_exact(&mut buf).map_err(|e| GgufError::io(&self.path, e))?;
+                f.seek(SeekFrom::Start(start))
+                    .map_err(|e| GgufError::io(&self.path, e))?;
+                f.read_exact(&mut buf)
+                    .map_err(|e| GgufError::io(&self.path, e))?;
                 Ok(Cow::Owned(buf))
             }
         }
@@ -190,12 +212,19 @@ impl GgufFile {
         if let Data::Mmap(m) = &self.data {
             let start = self.header.data_offset.saturating_add(t.offset);
             let len = t.n_bytes();
-            if start.checked_add(len).is_some_and(|end| end <= m.len() as u64) {
+            if start
+                .checked_add(len)
+                .is_some_and(|end| end <= m.len() as u64)
+            {
                 // SAFETY: the map is a read-only shared file mapping that qforge never writes, so
                 // dropping its pages only discards cached copies of the file's bytes; any later
                 // access faults the same bytes back in from the file.
                 let _ = unsafe {
-                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start as usize, len as usize)
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start as usize,
+                        len as usize,
+                    )
                 };
             }
         }
@@ -205,7 +234,12 @@ impl GgufFile {
 /// Reads a header from any reader; `len` is the total length of the file (used to bound every
 /// allocation and to check that the data section is present).
 pub fn parse_header(reader: impl Read, len: u64, path: &Path) -> Result<GgufHeader, GgufError> {
-    let mut r = HeaderReader { inner: reader, pos: 0, len, path };
+    let mut r = HeaderReader {
+        inner: reader,
+        pos: 0,
+        len,
+        path,
+    };
     read_header(&mut r)
 }
 
@@ -218,7 +252,11 @@ struct HeaderReader<'p, R> {
 
 impl<R: Read> HeaderReader<'_, R> {
     fn invalid(&self, at: u64, reason: impl Into<String>) -> GgufError {
-        GgufError::Invalid { path: self.path.to_path_buf(), offset: at, reason: reason.into() }
+        GgufError::Invalid {
+            path: self.path.to_path_buf(),
+            offset: at,
+            reason: reason.into(),
+        }
     }
 
     fn need(&self, n: u64, what: &str) -> Result<(), GgufError> {
@@ -237,7 +275,9 @@ impl<R: Read> HeaderReader<'_, R> {
     fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>, GgufError> {
         self.need(n, what)?;
         let mut buf = vec![0u8; n as usize];
-        self.inner.read_exact(&mut buf).map_err(|e| GgufError::io(self.path, e))?;
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|e| GgufError::io(self.path, e))?;
         self.pos += n;
         Ok(buf)
     }
@@ -245,7 +285,9 @@ impl<R: Read> HeaderReader<'_, R> {
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
         self.need(N as u64, what)?;
         let mut buf = [0u8; N];
-        self.inner.read_exact(&mut buf).map_err(|e| GgufError::io(self.path, e))?;
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|e| GgufError::io(self.path, e))?;
         self.pos += N as u64;
         Ok(buf)
     }
@@ -262,15 +304,26 @@ impl<R: Read> HeaderReader<'_, R> {
         let at = self.pos;
         let n = self.u64(what)?;
         if n > MAX_STRING_LENGTH {
-            return Err(self.invalid(at, format!("{what}: string length {n} exceeds the maximum {MAX_STRING_LENGTH}")));
+            return Err(self.invalid(
+                at,
+                format!("{what}: string length {n} exceeds the maximum {MAX_STRING_LENGTH}"),
+            ));
         }
         self.bytes(n, what)
     }
 
-    fn fixed_vec<T, const N: usize>(&mut self, n: u64, what: &str, f: impl Fn([u8; N]) -> T) -> Result<Vec<T>, GgufError> {
+    fn fixed_vec<T, const N: usize>(
+        &mut self,
+        n: u64,
+        what: &str,
+        f: impl Fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, GgufError> {
         self.need(n * N as u64, what)?;
         let raw = self.bytes(n * N as u64, what)?;
-        Ok(raw.chunks_exact(N).map(|c| f(c.try_into().expect("chunk of N bytes"))).collect())
+        Ok(raw
+            .chunks_exact(N)
+            .map(|c| f(c.try_into().expect("chunk of N bytes")))
+            .collect())
     }
 
     fn value(&mut self, ty: GgufValueType, what: &str) -> Result<GgufValue, GgufError> {
@@ -301,7 +354,10 @@ impl<R: Read> HeaderReader<'_, R> {
         let at = self.pos;
         let n = self.u64(what)?;
         if n > MAX_ARRAY_ELEMENTS {
-            return Err(self.invalid(at, format!("{what}: array of {n} elements exceeds the maximum {MAX_ARRAY_ELEMENTS}")));
+            return Err(self.invalid(
+                at,
+                format!("{what}: array of {n} elements exceeds the maximum {MAX_ARRAY_ELEMENTS}"),
+            ));
         }
         Ok(match ty {
             GgufValueType::U8 => A::U8(self.bytes(n, what)?),
@@ -324,7 +380,9 @@ impl<R: Read> HeaderReader<'_, R> {
                 }
                 A::String(v)
             }
-            GgufValueType::Array => return Err(self.invalid(at, format!("{what}: nested arrays are not supported"))),
+            GgufValueType::Array => {
+                return Err(self.invalid(at, format!("{what}: nested arrays are not supported")))
+            }
         })
     }
 }
@@ -332,26 +390,54 @@ impl<R: Read> HeaderReader<'_, R> {
 fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufError> {
     let magic = r.array::<4>("magic")?;
     if magic != GGUF_MAGIC {
-        return Err(r.invalid(0, format!("bad magic {:?}, expected \"GGUF\"", String::from_utf8_lossy(&magic))));
+        return Err(r.invalid(
+            0,
+            format!(
+                "bad magic {:?}, expected \"GGUF\"",
+                String::from_utf8_lossy(&magic)
+            ),
+        ));
     }
     let version = r.u32("version")?;
     if version & 0x0000_FFFF == 0 && version != 0 {
-        return Err(r.invalid(4, format!("version {version:#x} looks byte-swapped: big-endian GGUF files are not supported")));
+        return Err(r.invalid(
+            4,
+            format!(
+                "version {version:#x} looks byte-swapped: big-endian GGUF files are not supported"
+            ),
+        ));
     }
     match version {
         0 => return Err(r.invalid(4, "bad GGUF version 0")),
         1 => return Err(r.invalid(4, "GGUF version 1 is no longer supported")),
         2 | 3 => {}
-        v => return Err(r.invalid(4, format!("GGUF version {v} is newer than the supported version 3"))),
+        v => {
+            return Err(r.invalid(
+                4,
+                format!("GGUF version {v} is newer than the supported version 3"),
+            ))
+        }
     }
     let n_tensors = r.u64("tensor count")? as i64;
     let n_kv = r.u64("metadata count")? as i64;
     // Each KV needs at least 12 bytes and each tensor info at least 24: bound by the file size.
     if n_tensors < 0 || (n_tensors as u64).saturating_mul(24) > r.len {
-        return Err(r.invalid(8, format!("tensor count {n_tensors} is impossible for a file of {} bytes", r.len)));
+        return Err(r.invalid(
+            8,
+            format!(
+                "tensor count {n_tensors} is impossible for a file of {} bytes",
+                r.len
+            ),
+        ));
     }
     if n_kv < 0 || (n_kv as u64).saturating_mul(12) > r.len {
-        return Err(r.invalid(16, format!("metadata count {n_kv} is impossible for a file of {} bytes", r.len)));
+        return Err(r.invalid(
+            16,
+            format!(
+                "metadata count {n_kv} is impossible for a file of {} bytes",
+                r.len
+            ),
+        ));
     }
 
     let mut kvs: Vec<(String, GgufValue)> = Vec::with_capacity((n_kv as usize).min(4096));
@@ -359,7 +445,8 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
     for i in 0..n_kv {
         let at = r.pos;
         let key = r.string(&format!("key of metadata entry {i}"))?;
-        let key = String::from_utf8(key).map_err(|_| r.invalid(at, format!("key of metadata entry {i} is not UTF-8")))?;
+        let key = String::from_utf8(key)
+            .map_err(|_| r.invalid(at, format!("key of metadata entry {i} is not UTF-8")))?;
         if key.is_empty() {
             return Err(r.invalid(at, format!("key of metadata entry {i} is empty")));
         }
@@ -368,7 +455,8 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
         }
         let at = r.pos;
         let tid = r.u32(&format!("type of '{key}'"))?;
-        let ty = GgufValueType::from_id(tid).ok_or_else(|| r.invalid(at, format!("key '{key}' has invalid GGUF type {tid}")))?;
+        let ty = GgufValueType::from_id(tid)
+            .ok_or_else(|| r.invalid(at, format!("key '{key}' has invalid GGUF type {tid}")))?;
         let v = r.value(ty, &format!("value of '{key}'"))?;
         kvs.push((key, v));
     }
@@ -377,9 +465,17 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
     if let Some((_, v)) = kvs.iter().find(|(k, _)| k == "general.alignment") {
         match v {
             GgufValue::U32(a) if *a != 0 && a.is_power_of_two() => alignment = *a as u64,
-            GgufValue::U32(a) => return Err(r.invalid(0, format!("general.alignment {a} is not a power of 2"))),
+            GgufValue::U32(a) => {
+                return Err(r.invalid(0, format!("general.alignment {a} is not a power of 2")))
+            }
             other => {
-                return Err(r.invalid(0, format!("general.alignment must be of type u32 but is {}", other.value_type().name())))
+                return Err(r.invalid(
+                    0,
+                    format!(
+                        "general.alignment must be of type u32 but is {}",
+                        other.value_type().name()
+                    ),
+                ))
             }
         }
     }
@@ -390,23 +486,36 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
         let at = r.pos;
         let name = r.string(&format!("name of tensor {i}"))?;
         if name.len() >= GGML_MAX_NAME {
-            return Err(r.invalid(at, format!("tensor {i} name is too long: {} >= {GGML_MAX_NAME} bytes", name.len())));
+            return Err(r.invalid(
+                at,
+                format!(
+                    "tensor {i} name is too long: {} >= {GGML_MAX_NAME} bytes",
+                    name.len()
+                ),
+            ));
         }
-        let name = String::from_utf8(name).map_err(|_| r.invalid(at, format!("tensor {i} name is not UTF-8")))?;
+        let name = String::from_utf8(name)
+            .map_err(|_| r.invalid(at, format!("tensor {i} name is not UTF-8")))?;
         if !names.insert(name.clone()) {
             return Err(r.invalid(at, format!("duplicate tensor name '{name}'")));
         }
         let at = r.pos;
         let n_dims = r.u32(&format!("dimension count of '{name}'"))?;
         if n_dims as usize > GGML_MAX_DIMS {
-            return Err(r.invalid(at, format!("tensor '{name}' has {n_dims} dimensions, more than {GGML_MAX_DIMS}")));
+            return Err(r.invalid(
+                at,
+                format!("tensor '{name}' has {n_dims} dimensions, more than {GGML_MAX_DIMS}"),
+            ));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for d in 0..n_dims {
             let at = r.pos;
             let ne = r.u64(&format!("dimension {d} of '{name}'"))? as i64;
             if ne < 0 {
-                return Err(r.invalid(at, format!("tensor '{name}' dimension {d} is negative ({ne})")));
+                return Err(r.invalid(
+                    at,
+                    format!("tensor '{name}' dimension {d} is negative ({ne})"),
+                ));
             }
             dims.push(ne as u64);
         }
@@ -415,12 +524,18 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
             n = n
                 .checked_mul(d)
                 .filter(|&n| n <= i64::MAX as u64)
-                .ok_or_else(|| r.invalid(at, format!("tensor '{name}' shape {dims:?} overflows")))?;
+                .ok_or_else(|| {
+                    r.invalid(at, format!("tensor '{name}' shape {dims:?} overflows"))
+                })?;
         }
         let at = r.pos;
         let tid = r.u32(&format!("type of '{name}'"))?;
-        let ty = GgmlType::from_id(tid)
-            .ok_or_else(|| r.invalid(at, format!("tensor '{name}' has invalid or removed ggml type {tid}")))?;
+        let ty = GgmlType::from_id(tid).ok_or_else(|| {
+            r.invalid(
+                at,
+                format!("tensor '{name}' has invalid or removed ggml type {tid}"),
+            )
+        })?;
         let ne0 = dims.first().copied().unwrap_or(1);
         if ne0 % ty.block_size() as u64 != 0 {
             return Err(r.invalid(
@@ -428,18 +543,37 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
                 format!("tensor '{name}' of type {ty} has {ne0} elements per row, not a multiple of the block size {}", ty.block_size()),
             ));
         }
-        if ty.row_size(n).is_none() || (n / ty.block_size() as u64).checked_mul(ty.type_size() as u64).is_none() {
+        if ty.row_size(n).is_none()
+            || (n / ty.block_size() as u64)
+                .checked_mul(ty.type_size() as u64)
+                .is_none()
+        {
             return Err(r.invalid(at, format!("tensor '{name}' size in bytes overflows")));
         }
         let offset = r.u64(&format!("offset of '{name}'"))?;
-        tensors.push(TensorInfo { name, ty, dims, offset });
+        tensors.push(TensorInfo {
+            name,
+            ty,
+            dims,
+            offset,
+        });
     }
 
-    let data_offset = if n_tensors > 0 { pad(r.pos, alignment) } else { r.pos };
+    let data_offset = if n_tensors > 0 {
+        pad(r.pos, alignment)
+    } else {
+        r.pos
+    };
     let mut expected: u64 = 0;
     for t in &tensors {
         if t.offset != expected {
-            return Err(r.invalid(data_offset, format!("tensor '{}' has offset {}, expected {expected}", t.name, t.offset)));
+            return Err(r.invalid(
+                data_offset,
+                format!(
+                    "tensor '{}' has offset {}, expected {expected}",
+                    t.name, t.offset
+                ),
+            ));
         }
         let nb = t.n_bytes();
         expected = nb
@@ -464,7 +598,13 @@ fn read_header<R: Read>(r: &mut HeaderReader<'_, R>) -> Result<GgufHeader, GgufE
             });
         }
     }
-    Ok(GgufHeader { version, kvs, tensors, alignment, data_offset })
+    Ok(GgufHeader {
+        version,
+        kvs,
+        tensors,
+        alignment,
+        data_offset,
+    })
 }
 
 #[cfg(test)]
@@ -474,10 +614,20 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let kvs = vec![
-            ("general.architecture".to_string(), GgufValue::string("llama")),
-            ("a.list".to_string(), GgufValue::Array(GgufArray::String(vec![b"x".to_vec(), b"".to_vec()]))),
+            (
+                "general.architecture".to_string(),
+                GgufValue::string("llama"),
+            ),
+            (
+                "a.list".to_string(),
+                GgufValue::Array(GgufArray::String(vec![b"x".to_vec(), b"".to_vec()])),
+            ),
         ];
-        let specs = vec![TensorSpec { name: "t".into(), ty: GgmlType::F32, dims: vec![3, 2] }];
+        let specs = vec![TensorSpec {
+            name: "t".into(),
+            ty: GgmlType::F32,
+            dims: vec![3, 2],
+        }];
         let (mut bytes, _) = encode_header(&kvs, &specs, 32).unwrap();
         bytes.extend_from_slice(&[0u8; 32]);
         bytes
@@ -493,14 +643,20 @@ mod tests {
         let h3 = parse_header(&v3[..], v3.len() as u64, p).unwrap();
         let h2 = parse_header(&v2[..], v2.len() as u64, p).unwrap();
         assert_eq!(h2.version, 2);
-        assert_eq!((h2.kvs, h2.tensors, h2.data_offset), (h3.kvs, h3.tensors, h3.data_offset));
+        assert_eq!(
+            (h2.kvs, h2.tensors, h2.data_offset),
+            (h3.kvs, h3.tensors, h3.data_offset)
+        );
     }
 
     #[test]
     fn every_truncation_of_a_valid_header_is_an_error() {
         let full = sample();
         for n in 0..full.len() - 24 {
-            assert!(parse_header(&full[..n], n as u64, Path::new("t.gguf")).is_err(), "length {n}");
+            assert!(
+                parse_header(&full[..n], n as u64, Path::new("t.gguf")).is_err(),
+                "length {n}"
+            );
         }
     }
 }

@@ -51,18 +51,37 @@ impl GgufSet {
         let first = GgufFile::open_with(path, mode)?;
         let count = split_u16(&first, KEY_SPLIT_COUNT)?.unwrap_or(0) as usize;
         if count <= 1 {
-            return Ok(GgufSet { shards: vec![first] });
+            return Ok(GgufSet {
+                shards: vec![first],
+            });
         }
-        let invalid = |p: &Path, reason: String| GgufError::Invalid { path: p.to_path_buf(), offset: 0, reason };
+        let invalid = |p: &Path, reason: String| GgufError::Invalid {
+            path: p.to_path_buf(),
+            offset: 0,
+            reason,
+        };
         if split_u16(&first, KEY_SPLIT_NO)? != Some(0) {
-            return Err(invalid(path, "this is not the first shard of its split set (split.no != 0)".into()));
+            return Err(invalid(
+                path,
+                "this is not the first shard of its split set (split.no != 0)".into(),
+            ));
         }
         let prefix = split_prefix(path, 0, count).ok_or_else(|| {
-            invalid(path, format!("split.count is {count} but the name does not end in -00001-of-{count:05}.gguf"))
+            invalid(
+                path,
+                format!(
+                    "split.count is {count} but the name does not end in -00001-of-{count:05}.gguf"
+                ),
+            )
         })?;
         let total = match first.header().get(KEY_SPLIT_TENSORS_COUNT) {
             Some(GgufValue::I32(n)) if *n >= 0 => *n as usize,
-            _ => return Err(invalid(path, "split.tensors.count is missing or not a non-negative i32".into())),
+            _ => {
+                return Err(invalid(
+                    path,
+                    "split.tensors.count is missing or not a non-negative i32".into(),
+                ))
+            }
         };
         let mut shards = vec![first];
         for i in 1..count {
@@ -76,12 +95,18 @@ impl GgufSet {
         let set = GgufSet { shards };
         let n: usize = set.shards.iter().map(|s| s.header().tensors.len()).sum();
         if n != total {
-            return Err(invalid(path, format!("split.tensors.count is {total} but the shards hold {n} tensors")));
+            return Err(invalid(
+                path,
+                format!("split.tensors.count is {total} but the shards hold {n} tensors"),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (s, t) in set.tensors() {
             if !names.insert(t.name.as_str()) {
-                return Err(invalid(set.shards[s].path(), format!("tensor '{}' appears in more than one shard", t.name)));
+                return Err(invalid(
+                    set.shards[s].path(),
+                    format!("tensor '{}' appears in more than one shard", t.name),
+                ));
             }
         }
         Ok(set)
@@ -99,7 +124,10 @@ impl GgufSet {
 
     /// Every tensor with the index of its shard, in shard then file order.
     pub fn tensors(&self) -> impl Iterator<Item = (usize, &TensorInfo)> {
-        self.shards.iter().enumerate().flat_map(|(i, s)| s.header().tensors.iter().map(move |t| (i, t)))
+        self.shards
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.header().tensors.iter().map(move |t| (i, t)))
     }
 
     /// Whether this model spans more than one file.

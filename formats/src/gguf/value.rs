@@ -288,16 +288,32 @@ fn encode_array_elems(a: &GgufArray, out: &mut Vec<u8>) {
     match a {
         A::U8(v) => out.extend_from_slice(v),
         A::I8(v) => out.extend(v.iter().map(|x| *x as u8)),
-        A::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::U16(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::I16(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::U32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::I32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::F32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         A::Bool(v) => out.extend(v.iter().map(|x| *x as u8)),
         A::String(v) => v.iter().for_each(|s| encode_str(s, out)),
-        A::U64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        A::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::U64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::I64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        A::F64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
 }
 

@@ -27,7 +27,11 @@ impl TensorSpec {
     /// Size of the tensor data in bytes, or `None` if the row is not whole blocks or the size
     /// overflows.
     pub fn n_bytes(&self) -> Option<u64> {
-        let n = self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= i64::MAX as u64)?;
+        let n = self
+            .dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= i64::MAX as u64)?;
         self.ty.row_size(n)
     }
 }
@@ -54,10 +58,19 @@ pub fn encode_header(
     let mut offset = 0u64;
     for t in tensors {
         let nbytes = t.n_bytes().ok_or_else(|| {
-            format!("tensor '{}': {} elements per row is not a whole number of {} blocks", t.name, t.dims.first().copied().unwrap_or(1), t.ty)
+            format!(
+                "tensor '{}': {} elements per row is not a whole number of {} blocks",
+                t.name,
+                t.dims.first().copied().unwrap_or(1),
+                t.ty
+            )
         })?;
         if t.name.len() >= super::GGML_MAX_NAME {
-            return Err(format!("tensor name '{}' is longer than {} bytes", t.name, super::GGML_MAX_NAME - 1));
+            return Err(format!(
+                "tensor name '{}' is longer than {} bytes",
+                t.name,
+                super::GGML_MAX_NAME - 1
+            ));
         }
         encode_str(t.name.as_bytes(), &mut out);
         out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
@@ -75,7 +88,11 @@ pub fn encode_header(
 
 /// Refuses what the GGUF readers (llama.cpp's and qforge's) would refuse, so the writer never
 /// produces a file it cannot read back.
-fn validate(kvs: &[(String, GgufValue)], tensors: &[TensorSpec], alignment: u64) -> Result<(), String> {
+fn validate(
+    kvs: &[(String, GgufValue)],
+    tensors: &[TensorSpec],
+    alignment: u64,
+) -> Result<(), String> {
     let mut keys = std::collections::HashSet::new();
     for (k, v) in kvs {
         if k.is_empty() {
@@ -85,7 +102,9 @@ fn validate(kvs: &[(String, GgufValue)], tensors: &[TensorSpec], alignment: u64)
             return Err(format!("duplicate metadata key '{k}'"));
         }
         if k == "general.alignment" && *v != GgufValue::U32(alignment as u32) {
-            return Err(format!("general.alignment must be the u32 {alignment} the file is laid out with"));
+            return Err(format!(
+                "general.alignment must be the u32 {alignment} the file is laid out with"
+            ));
         }
     }
     let mut names = std::collections::HashSet::new();
@@ -94,10 +113,19 @@ fn validate(kvs: &[(String, GgufValue)], tensors: &[TensorSpec], alignment: u64)
             return Err(format!("duplicate tensor name '{}'", t.name));
         }
         if t.dims.len() > super::GGML_MAX_DIMS {
-            return Err(format!("tensor '{}' has {} dimensions, more than {}", t.name, t.dims.len(), super::GGML_MAX_DIMS));
+            return Err(format!(
+                "tensor '{}' has {} dimensions, more than {}",
+                t.name,
+                t.dims.len(),
+                super::GGML_MAX_DIMS
+            ));
         }
         if t.dims.iter().any(|&d| d > i64::MAX as u64)
-            || t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).filter(|&n| n <= i64::MAX as u64).is_none()
+            || t.dims
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .filter(|&n| n <= i64::MAX as u64)
+                .is_none()
         {
             return Err(format!("tensor '{}' shape {:?} overflows", t.name, t.dims));
         }
@@ -125,14 +153,24 @@ impl GgufWriter {
         alignment: u64,
     ) -> Result<Self, GgufError> {
         let path = path.as_ref().to_path_buf();
-        let usage = |reason: String| GgufError::Usage { path: path.clone(), reason };
+        let usage = |reason: String| GgufError::Usage {
+            path: path.clone(),
+            reason,
+        };
         if alignment == 0 || !alignment.is_power_of_two() {
             return Err(usage(format!("alignment {alignment} is not a power of 2")));
         }
         let (header, _) = encode_header(kvs, &tensors, alignment).map_err(usage)?;
         let tmp = temp_path(&path);
         let file = File::create(&tmp).map_err(|e| GgufError::io(&tmp, e))?;
-        let mut w = GgufWriter { path, tmp, out: Some(BufWriter::with_capacity(1 << 20, file)), tensors, next: 0, alignment };
+        let mut w = GgufWriter {
+            path,
+            tmp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            tensors,
+            next: 0,
+            alignment,
+        };
         w.write_raw(&header)?;
         Ok(w)
     }
@@ -144,14 +182,18 @@ impl GgufWriter {
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
         let out = self.out.as_mut().expect("writer is open until finish");
-        out.write_all(bytes).map_err(|e| GgufError::io(&self.tmp, e))
+        out.write_all(bytes)
+            .map_err(|e| GgufError::io(&self.tmp, e))
     }
 
     /// Writes the data of the next tensor, which must be named `name` and hold exactly its size,
     /// followed by zero padding.
     pub fn write_tensor(&mut self, name: &str, data: &[u8]) -> Result<(), GgufError> {
         let Some(spec) = self.tensors.get(self.next) else {
-            return Err(GgufError::Usage { path: self.path.clone(), reason: format!("tensor '{name}' written after the last one") });
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("tensor '{name}' written after the last one"),
+            });
         };
         if spec.name != name {
             return Err(GgufError::Usage {
@@ -163,7 +205,10 @@ impl GgufWriter {
         if data.len() as u64 != want {
             return Err(GgufError::Usage {
                 path: self.path.clone(),
-                reason: format!("tensor '{name}' has {} bytes of data, its header says {want}", data.len()),
+                reason: format!(
+                    "tensor '{name}' has {} bytes of data, its header says {want}",
+                    data.len()
+                ),
             });
         }
         self.next += 1;
@@ -175,7 +220,10 @@ impl GgufWriter {
     /// returned sink checks the total size and writes the padding when finished.
     pub fn begin_tensor(&mut self, name: &str) -> Result<TensorSink<'_>, GgufError> {
         let Some(spec) = self.tensors.get(self.next) else {
-            return Err(GgufError::Usage { path: self.path.clone(), reason: format!("tensor '{name}' written after the last one") });
+            return Err(GgufError::Usage {
+                path: self.path.clone(),
+                reason: format!("tensor '{name}' written after the last one"),
+            });
         };
         if spec.name != name {
             return Err(GgufError::Usage {
@@ -185,7 +233,12 @@ impl GgufWriter {
         }
         let expected = spec.n_bytes().unwrap_or(0);
         self.next += 1;
-        Ok(TensorSink { writer: self, name: name.to_string(), expected, written: 0 })
+        Ok(TensorSink {
+            writer: self,
+            name: name.to_string(),
+            expected,
+            written: 0,
+        })
     }
 
     fn write_padding(&mut self, size: u64) -> Result<(), GgufError> {
@@ -198,11 +251,17 @@ impl GgufWriter {
         if self.next != self.tensors.len() {
             return Err(GgufError::Usage {
                 path: self.path.clone(),
-                reason: format!("only {} of {} tensors were written", self.next, self.tensors.len()),
+                reason: format!(
+                    "only {} of {} tensors were written",
+                    self.next,
+                    self.tensors.len()
+                ),
             });
         }
         let out = self.out.take().expect("writer is open until finish");
-        let file = out.into_inner().map_err(|e| GgufError::io(&self.tmp, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| GgufError::io(&self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| GgufError::io(&self.tmp, e))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| GgufError::io(&self.path, e))?;
@@ -225,7 +284,10 @@ impl TensorSink<'_> {
         if self.written > self.expected {
             return Err(GgufError::Usage {
                 path: self.writer.path.clone(),
-                reason: format!("tensor '{}' got more than its {} bytes", self.name, self.expected),
+                reason: format!(
+                    "tensor '{}' got more than its {} bytes",
+                    self.name, self.expected
+                ),
             });
         }
         self.writer.write_raw(bytes)
@@ -236,7 +298,10 @@ impl TensorSink<'_> {
         if self.written != self.expected {
             return Err(GgufError::Usage {
                 path: self.writer.path.clone(),
-                reason: format!("tensor '{}' has {} bytes of data, its header says {}", self.name, self.written, self.expected),
+                reason: format!(
+                    "tensor '{}' has {} bytes of data, its header says {}",
+                    self.name, self.written, self.expected
+                ),
             });
         }
         self.writer.write_padding(self.expected)
@@ -253,7 +318,10 @@ impl Drop for GgufWriter {
 
 /// The temporary name used while `path` is being written: a hidden sibling with the process id.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
 }
 
@@ -263,7 +331,12 @@ pub fn layout(specs: &[TensorSpec], alignment: u64) -> Vec<TensorInfo> {
     specs
         .iter()
         .map(|s| {
-            let t = TensorInfo { name: s.name.clone(), ty: s.ty, dims: s.dims.clone(), offset };
+            let t = TensorInfo {
+                name: s.name.clone(),
+                ty: s.ty,
+                dims: s.dims.clone(),
+                offset,
+            };
             offset += pad(s.n_bytes().unwrap_or(0), alignment);
             t
         })

@@ -18,28 +18,60 @@ impl Cursor<'_> {
         Some(s)
     }
     fn i32(&mut self) -> Option<i32> {
-        self.take(4).map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.take(4)
+            .map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 }
 
 pub(super) fn load(path: &Path) -> Result<Imatrix, ImatrixError> {
-    let bytes = std::fs::read(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), error: source })?;
+    let bytes = std::fs::read(path).map_err(|source| ImatrixError::Io {
+        path: path.to_path_buf(),
+        error: source,
+    })?;
     let mut c = Cursor { b: &bytes, pos: 0 };
-    let n_entries = c.i32().filter(|n| *n >= 1).ok_or_else(|| invalid(path, "neither GGUF nor legacy imatrix: no entries"))?;
-    let mut m = Imatrix { is_legacy: true, ..Default::default() };
+    let n_entries = c
+        .i32()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| invalid(path, "neither GGUF nor legacy imatrix: no entries"))?;
+    let mut m = Imatrix {
+        is_legacy: true,
+        ..Default::default()
+    };
     for i in 0..n_entries {
-        let len = c.i32().filter(|l| *l >= 0).ok_or_else(|| invalid(path, format!("entry {}: bad name length", i + 1)))?;
-        let name = c.take(len as usize).ok_or_else(|| invalid(path, format!("entry {}: truncated name", i + 1)))?;
+        let len = c
+            .i32()
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| invalid(path, format!("entry {}: bad name length", i + 1)))?;
+        let name = c
+            .take(len as usize)
+            .ok_or_else(|| invalid(path, format!("entry {}: truncated name", i + 1)))?;
         // The C loader stops the name at the first NUL.
         let name = name.split(|b| *b == 0).next().unwrap_or_default();
         let name = String::from_utf8_lossy(name).into_owned();
-        let ncall = c.i32().ok_or_else(|| invalid(path, format!("entry '{name}': truncated")))?;
-        let nval = c.i32().filter(|n| *n >= 1).ok_or_else(|| invalid(path, format!("entry '{name}': bad number of values")))?;
-        let raw = c
-            .take(nval as usize * 4)
-            .ok_or_else(|| invalid(path, format!("entry '{name}': {nval} values do not fit in the file")))?;
-        let sums = raw.chunks_exact(4).map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]])).collect();
-        m.entries.insert(name, ImatrixEntry { sums, counts: vec![ncall as i64] });
+        let ncall = c
+            .i32()
+            .ok_or_else(|| invalid(path, format!("entry '{name}': truncated")))?;
+        let nval = c
+            .i32()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid(path, format!("entry '{name}': bad number of values")))?;
+        let raw = c.take(nval as usize * 4).ok_or_else(|| {
+            invalid(
+                path,
+                format!("entry '{name}': {nval} values do not fit in the file"),
+            )
+        })?;
+        let sums = raw
+            .chunks_exact(4)
+            .map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            .collect();
+        m.entries.insert(
+            name,
+            ImatrixEntry {
+                sums,
+                counts: vec![ncall as i64],
+            },
+        );
     }
     if let Some(n_calls) = c.i32() {
         m.chunk_count = n_calls;

@@ -91,7 +91,11 @@ impl Imatrix {
     /// (`in_sum2 / count`, or 1 for a matrix never seen) for GGUF files, `value / ncall` for
     /// legacy ones. Entries are filtered as `--include-weights` / `--exclude-weights` do (by
     /// substring; exclusion is applied first). Non-finite values are an error, naming the tensor.
-    pub fn weights(&self, include: &[String], exclude: &[String]) -> Result<BTreeMap<String, Vec<f32>>, String> {
+    pub fn weights(
+        &self,
+        include: &[String],
+        exclude: &[String],
+    ) -> Result<BTreeMap<String, Vec<f32>>, String> {
         let mut out = BTreeMap::new();
         for (name, e) in &self.entries {
             if exclude.iter().any(|x| name.contains(x.as_str())) {
@@ -114,13 +118,19 @@ impl Imatrix {
                 for (j, &c) in e.counts.iter().enumerate() {
                     let count = c as f32;
                     for i in 0..ne0 {
-                        w[j * ne0 + i] = if count > 0.0 { e.sums[j * ne0 + i] / count } else { 1.0 };
+                        w[j * ne0 + i] = if count > 0.0 {
+                            e.sums[j * ne0 + i] / count
+                        } else {
+                            1.0
+                        };
                     }
                 }
                 w
             };
             if let Some(i) = w.iter().position(|x| !x.is_finite()) {
-                return Err(format!("imatrix entry '{name}' has a non-finite value at index {i}"));
+                return Err(format!(
+                    "imatrix entry '{name}' has a non-finite value at index {i}"
+                ));
             }
             out.insert(name.clone(), w);
         }
@@ -129,7 +139,10 @@ impl Imatrix {
 }
 
 fn invalid(path: &Path, reason: impl Into<String>) -> ImatrixError {
-    ImatrixError::Invalid { path: path.to_path_buf(), reason: reason.into() }
+    ImatrixError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 fn gguf_reason(e: GgufError) -> String {
@@ -141,14 +154,22 @@ fn gguf_reason(e: GgufError) -> String {
 
 fn read_magic(path: &Path) -> Result<[u8; 4], ImatrixError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| ImatrixError::Io { path: path.to_path_buf(), error: source })?;
+    let mut f = std::fs::File::open(path).map_err(|source| ImatrixError::Io {
+        path: path.to_path_buf(),
+        error: source,
+    })?;
     let mut b = [0u8; 4];
     let mut n = 0;
     while n < 4 {
         match f.read(&mut b[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(source) => return Err(ImatrixError::Io { path: path.to_path_buf(), error: source }),
+            Err(source) => {
+                return Err(ImatrixError::Io {
+                    path: path.to_path_buf(),
+                    error: source,
+                })
+            }
         }
     }
     Ok(b)
@@ -159,13 +180,19 @@ fn load_gguf(f: &GgufFile) -> Result<Imatrix, ImatrixError> {
     let h = f.header();
     let mut m = Imatrix::default();
     if let Some(GgufValue::Array(GgufArray::String(ds))) = h.get(KEY_DATASETS) {
-        m.datasets = ds.iter().map(|d| String::from_utf8_lossy(d).into_owned()).collect();
+        m.datasets = ds
+            .iter()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .collect();
     }
     let u32_key = |k: &str| -> Result<Option<i32>, ImatrixError> {
         match h.get(k) {
             None => Ok(None),
             Some(GgufValue::U32(v)) => Ok(Some(*v as i32)),
-            Some(v) => Err(invalid(path, format!("{k} must be u32 but is {}", v.value_type().name()))),
+            Some(v) => Err(invalid(
+                path,
+                format!("{k} must be u32 but is {}", v.value_type().name()),
+            )),
         }
     };
     let count = u32_key(KEY_CHUNK_COUNT)?;
@@ -185,19 +212,34 @@ fn load_gguf(f: &GgufFile) -> Result<Imatrix, ImatrixError> {
     let read_f32 = |i: usize| -> Result<Vec<f32>, ImatrixError> {
         let t = &h.tensors[i];
         if t.ty != crate::ggml::GgmlType::F32 {
-            return Err(invalid(path, format!("tensor '{}' must be F32 but is {}", t.name, t.ty)));
+            return Err(invalid(
+                path,
+                format!("tensor '{}' must be F32 but is {}", t.name, t.ty),
+            ));
         }
         let d = f.tensor_data(t).map_err(|e| invalid(path, e.to_string()))?;
-        Ok(d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(d.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     };
     for (name, (s, c)) in pairs {
         let (Some(s), Some(c)) = (s, c) else {
-            return Err(invalid(path, format!("mismatched sums and counts for '{name}'")));
+            return Err(invalid(
+                path,
+                format!("mismatched sums and counts for '{name}'"),
+            ));
         };
         let sums = read_f32(s)?;
         let counts: Vec<i64> = read_f32(c)?.iter().map(|x| x.round() as i64).collect();
         if counts.is_empty() || sums.len() % counts.len() != 0 {
-            return Err(invalid(path, format!("'{name}': {} sums cannot be split over {} counts", sums.len(), counts.len())));
+            return Err(invalid(
+                path,
+                format!(
+                    "'{name}': {} sums cannot be split over {} counts",
+                    sums.len(),
+                    counts.len()
+                ),
+            ));
         }
         m.entries.insert(name, ImatrixEntry { sums, counts });
     }

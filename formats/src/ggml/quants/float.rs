@@ -7,9 +7,18 @@ use crate::ggml::types::GgmlType;
 
 pub(crate) fn codec(ty: GgmlType) -> Option<Codec> {
     match ty {
-        GgmlType::F32 => Some(Codec { dequantize: dequantize_f32, quantize: Some(quantize_f32) }),
-        GgmlType::F16 => Some(Codec { dequantize: dequantize_f16, quantize: Some(quantize_f16) }),
-        GgmlType::BF16 => Some(Codec { dequantize: dequantize_bf16, quantize: Some(quantize_bf16) }),
+        GgmlType::F32 => Some(Codec {
+            dequantize: dequantize_f32,
+            quantize: Some(quantize_f32),
+        }),
+        GgmlType::F16 => Some(Codec {
+            dequantize: dequantize_f16,
+            quantize: Some(quantize_f16),
+        }),
+        GgmlType::BF16 => Some(Codec {
+            dequantize: dequantize_bf16,
+            quantize: Some(quantize_bf16),
+        }),
         _ => None,
     }
 }

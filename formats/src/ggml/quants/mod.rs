@@ -2,8 +2,8 @@
 //! `codec(ty) -> Option<Codec>` for the types it owns.
 
 pub(crate) mod float;
-pub mod helpers;
 pub(crate) mod fp4;
+pub mod helpers;
 pub(crate) mod iq;
 pub(crate) mod kquants;
 pub(crate) mod legacy;
