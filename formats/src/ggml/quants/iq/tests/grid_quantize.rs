@@ -213,58 +213,6 @@ const GRID_TYPES: [GgmlType; 7] = [
     GgmlType::IQ1_M,
 ];
 
-/// Single-thread timings of the neighbour maps and of quantization (run with `--ignored
-/// --nocapture`).
-#[test]
-#[ignore]
-fn grid_quantize_speed() {
-    use std::time::Instant;
-    let t = Instant::now();
-    neighbours::iq1();
-    println!("iq1 map {:?}", t.elapsed());
-    let t = Instant::now();
-    neighbours::iq2s();
-    println!("iq2_s map {:?}", t.elapsed());
-    let t = Instant::now();
-    neighbours::iq2xs();
-    neighbours::iq2xxs();
-    println!("iq2_xs + iq2_xxs maps {:?}", t.elapsed());
-    let t = Instant::now();
-    neighbours::iq3s();
-    neighbours::iq3xxs();
-    println!("iq3 maps {:?}", t.elapsed());
-    // Gaussian rows (as in a weight tensor), 4M weights; with QFORGE_SPEED_DUMP=dir the
-    // rows and the imatrix are written there for timing the oracle on the same data.
-    let n = 4096;
-    let mut rng = oracle::Rng::new(7);
-    let src: Vec<f32> = (0..1024 * n).map(|_| rng.normal() * 0.02).collect();
-    let im = oracle::test_imatrix(7, n);
-    if let Some(dir) = std::env::var_os("QFORGE_SPEED_DUMP") {
-        let dir = std::path::PathBuf::from(dir);
-        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        std::fs::write(dir.join("rows.f32"), bytes(&src)).unwrap();
-        std::fs::write(dir.join("imatrix.f32"), bytes(&im)).unwrap();
-    }
-    for ty in GRID_TYPES {
-        let q = crate::ggml::codec(ty).and_then(|c| c.quantize).unwrap();
-        let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
-        for imatrix in [Some(&im[..]), None] {
-            if imatrix.is_none() && requires_imatrix(ty) {
-                continue;
-            }
-            let t = Instant::now();
-            q(&src, &mut out, n, imatrix);
-            let s = t.elapsed().as_secs_f64();
-            println!(
-                "{ty} imatrix {}: {:.1} Mweights/s ({:.3} s for {} weights)",
-                imatrix.is_some(),
-                src.len() as f64 / s / 1e6,
-                s,
-                src.len()
-            );
-        }
-    }
-}
 
 /// The code compiled for AVX2 (which the oracle comparisons run on CPUs that have it) and the
 /// baseline code give the same bytes.
