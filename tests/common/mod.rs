@@ -89,3 +89,56 @@ pub fn assert_same_file(a: &Path, b: &Path) {
         );
     }
 }
+
+/// Deterministic English-like text for calibration (`llama-imatrix -f`).
+pub fn calibration_text() -> String {
+    let words = [
+        "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
+        "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
+        "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has",
+        "there", "been", "if", "more", "when", "will", "would", "who", "so", "no", "king", "queen",
+        "love", "night", "day", "sword", "crown", "heart", "world", "time",
+    ];
+    let mut s = String::new();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in 0..6000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(words[(x % words.len() as u64) as usize]);
+        s.push(if i % 17 == 16 { '\n' } else { ' ' });
+    }
+    s
+}
+
+/// Quantizes `input` with the pinned llama-quantize and with qforge (same `flags`, type `ty`,
+/// 2 threads) into `dir`, and asserts the two outputs are byte-identical.
+pub fn check_same_output(
+    oracle: &Path,
+    dir: &Path,
+    case: &str,
+    input: &Path,
+    flags: &[&str],
+    ty: &str,
+) {
+    let ours = dir.join(format!("{case}.qforge.gguf"));
+    let theirs = dir.join(format!("{case}.llama.gguf"));
+    run_ok(
+        llama(oracle, "llama-quantize")
+            .args(flags)
+            .arg(input)
+            .arg(&theirs)
+            .args([ty, "2"]),
+    );
+    run_ok(
+        qforge()
+            .arg("quantize")
+            .args(flags)
+            .arg(input)
+            .arg(&ours)
+            .args([ty, "2"]),
+    );
+    assert_same_file(&ours, &theirs);
+    let _ = std::fs::remove_file(ours);
+    let _ = std::fs::remove_file(theirs);
+}

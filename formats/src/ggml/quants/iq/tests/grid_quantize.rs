@@ -213,7 +213,6 @@ const GRID_TYPES: [GgmlType; 7] = [
     GgmlType::IQ1_M,
 ];
 
-
 /// The code compiled for AVX2 (which the oracle comparisons run on CPUs that have it) and the
 /// baseline code give the same bytes.
 #[test]
