@@ -1,66 +1,19 @@
 //! Byte-for-byte comparisons of MXFP4 and NVFP4 with the pinned llama.cpp.
 
-use crate::ggml::{dequantize, quantize, GgmlType};
+use crate::ggml::quants::helpers::oracle_check::{assert_dequantize_matches, assert_matches};
+use crate::ggml::GgmlType;
 use crate::oracle;
 
 const TYPES: [GgmlType; 2] = [GgmlType::MXFP4, GgmlType::NVFP4];
-
-fn ours(ty: GgmlType, n_per_row: usize, src: &[f32], imatrix: Option<&[f32]>) -> Vec<u8> {
-    let mut out = vec![0u8; src.len() / ty.block_size() * ty.type_size()];
-    quantize(ty, src, &mut out, n_per_row, imatrix).unwrap();
-    out
-}
-
-fn assert_same_bytes(ty: GgmlType, got: &[u8], expected: &[u8], what: &str) {
-    assert_eq!(got.len(), expected.len(), "{ty} {what}: length");
-    if let Some(i) = got.iter().zip(expected).position(|(a, b)| a != b) {
-        let ts = ty.type_size();
-        let blk = i / ts;
-        panic!(
-            "{ty} {what}: first difference at byte {i} (block {blk})\n ours     {:?}\n llama.cpp {:?}",
-            &got[blk * ts..(blk + 1) * ts],
-            &expected[blk * ts..(blk + 1) * ts]
-        );
-    }
-}
-
-fn assert_dequantize_matches(ty: GgmlType, bytes: &[u8]) {
-    let Some(expected) = oracle::dequantize(ty, bytes) else {
-        return;
-    };
-    let mut got = vec![0f32; bytes.len() / ty.type_size() * ty.block_size()];
-    dequantize(ty, bytes, &mut got).unwrap();
-    for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
-        assert_eq!(
-            a.to_bits(),
-            b.to_bits(),
-            "{ty} dequantize element {i}: ours {a}, llama.cpp {b}"
-        );
-    }
-}
-
-fn check(ty: GgmlType, src: &[f32], n_per_row: usize, imatrix: Option<&[f32]>, what: &str) {
-    let Some(expected) = oracle::quantize(ty, n_per_row, src, imatrix) else {
-        return;
-    };
-    assert_same_bytes(ty, &ours(ty, n_per_row, src, imatrix), &expected, what);
-    assert_dequantize_matches(ty, &expected);
-}
 
 #[test]
 fn quantize_and_dequantize_match_llama_cpp() {
     for ty in TYPES {
         for (seed, nrows, n_per_row) in [(1, 8, 256), (2, 16, 512), (3, 9, 1280)] {
             let src = oracle::test_rows(seed, nrows, n_per_row);
-            check(ty, &src, n_per_row, None, &format!("seed {seed}"));
+            assert_matches(ty, n_per_row, &src, None);
             let im = oracle::test_imatrix(seed, n_per_row);
-            check(
-                ty,
-                &src,
-                n_per_row,
-                Some(&im),
-                &format!("seed {seed} with imatrix"),
-            );
+            assert_matches(ty, n_per_row, &src, Some(&im));
         }
     }
 }
@@ -105,7 +58,7 @@ fn degenerate_blocks_match_llama_cpp() {
         }
     }));
     for ty in TYPES {
-        check(ty, &src, 256, None, "degenerate blocks");
+        assert_matches(ty, 256, &src, None);
     }
 }
 
@@ -163,7 +116,7 @@ fn scale_boundaries_match_llama_cpp() {
     }
     src.truncate(src.len() / 256 * 256);
     for ty in TYPES {
-        check(ty, &src, 256, None, "scale boundaries");
+        assert_matches(ty, 256, &src, None);
     }
 }
 
