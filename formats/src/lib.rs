@@ -10,4 +10,7 @@ pub mod gguf;
 pub mod imatrix;
 #[cfg(test)]
 pub(crate) mod oracle;
+mod read_mode;
 pub mod safetensors;
+
+pub use read_mode::ReadMode;

@@ -88,15 +88,7 @@ impl GgufHeader {
     }
 }
 
-/// How tensor data is accessed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ReadMode {
-    /// Memory-map the file (the default).
-    #[default]
-    Mmap,
-    /// Read each tensor with ordinary buffered reads (for filesystems where mmap is slow).
-    Buffered,
-}
+pub use crate::read_mode::ReadMode;
 
 enum Data {
     Mmap(memmap2::Mmap),

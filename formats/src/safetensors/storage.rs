@@ -4,16 +4,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 
-/// How tensor data is read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReadMode {
-    /// Memory-map the file (the default); if mapping fails, fall back to [`ReadMode::Buffered`].
-    #[default]
-    Mmap,
-    /// Read each tensor into memory with ordinary reads when it is requested (for filesystems
-    /// where mmap is slow or unavailable).
-    Buffered,
-}
+pub use crate::read_mode::ReadMode;
 
 /// An open file's bytes.
 pub(crate) enum Storage {
