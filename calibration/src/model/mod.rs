@@ -1,0 +1,1 @@
+//! Model definitions: hyper-parameters, weights and the forward pass of each architecture.
