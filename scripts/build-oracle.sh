@@ -59,6 +59,15 @@ if [ ! -x "$BIN/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$BIN/ggml-co
     $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
 fi
 
+# llama-logits: our harness around the pinned libllama (scripts/oracle/llama-logits.c): the logits of
+# one token sequence with llama-perplexity's default context settings.
+if [ ! -x "$BIN/llama-logits" ] || [ "$HERE/oracle/llama-logits.c" -nt "$BIN/llama-logits" ]; then
+  log "building llama-logits"
+  cc -O2 -std=c11 -I"$SRC/include" -I"$SRC/ggml/include" "$HERE/oracle/llama-logits.c" \
+    "$BUILD/src/libllama.a" "$BUILD/ggml/src/libggml.a" "$BUILD/ggml/src/libggml-cpu.a" \
+    "$BUILD/ggml/src/libggml-base.a" -fopenmp -lstdc++ -lm -lpthread -o "$BIN/llama-logits"
+fi
+
 # gguf-py from the same tree, in a virtual environment of its own.
 VENV="$CACHE/venv-gguf-${PKG_VERSION}"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gguf, numpy' 2>/dev/null; then
