@@ -1,0 +1,154 @@
+//! Weight matrices dequantized to f32, and their products with rounded activations (gemm crate).
+
+use super::super::{ActRounding, BackendError, Matrix, WeightView};
+use super::act::round_row;
+use qforge_formats::ggml::{dequantize, GgmlType};
+use rayon::prelude::*;
+
+/// A weight matrix dequantized to f32 (`n_mat × n_rows × n_cols`), with the activation rounding of
+/// its stored type. The storage is kept between loads, so one buffer serves a whole layer walk.
+#[derive(Debug, Default)]
+pub struct CpuMatrix {
+    pub(super) cols: usize,
+    pub(super) rows: usize,
+    pub(super) n_mat: usize,
+    pub(super) act: Option<ActRounding>,
+    pub(super) w: Vec<f32>,
+    /// Q4_1/Q5_1 block minimums (`n_mat × n_rows × n_cols/32`), for the Q8_1 sum correction.
+    pub(super) mins: Vec<f32>,
+}
+
+impl Matrix for CpuMatrix {
+    fn n_cols(&self) -> usize {
+        self.cols
+    }
+    fn n_rows(&self) -> usize {
+        self.rows
+    }
+    fn n_mat(&self) -> usize {
+        self.n_mat
+    }
+}
+
+/// Rows per parallel dequantization task.
+const ROWS_PER_TASK: usize = 16;
+
+pub(super) fn load(w: &WeightView<'_>, m: &mut CpuMatrix) -> Result<(), BackendError> {
+    let [cols, rows, n_mat] = w.ne;
+    let shape_err = |reason: String| BackendError::Shape {
+        name: w.name.to_string(),
+        reason,
+    };
+    let row_bytes =
+        w.ty.row_size(cols as u64)
+            .filter(|_| cols % w.ty.block_size() == 0)
+            .ok_or_else(|| shape_err(format!("rows of {cols} do not fit type {}", w.ty)))?
+            as usize;
+    let n_rows_total = rows * n_mat;
+    if w.data.len() != row_bytes * n_rows_total {
+        return Err(shape_err(format!(
+            "{} bytes for {n_rows_total} rows of {row_bytes}",
+            w.data.len()
+        )));
+    }
+    m.cols = cols;
+    m.rows = rows;
+    m.n_mat = n_mat;
+    m.act = Some(ActRounding::for_type(w.ty));
+    m.w.resize(cols * n_rows_total, 0.0);
+    m.w.par_chunks_mut(cols * ROWS_PER_TASK)
+        .zip(w.data.par_chunks(row_bytes * ROWS_PER_TASK))
+        .try_for_each(|(dst, src)| dequantize(w.ty, src, dst))
+        .map_err(|source| BackendError::Codec {
+            name: w.name.to_string(),
+            source,
+        })?;
+    // Q4_1 and Q5_1 blocks start with f16 d, f16 m; keep m for the Q8_1 sum correction.
+    m.mins.clear();
+    if matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+        let ts = w.ty.type_size();
+        m.mins.extend(
+            w.data
+                .chunks_exact(ts)
+                .map(|b| half::f16::from_le_bytes([b[2], b[3]]).to_f32()),
+        );
+    }
+    Ok(())
+}
+
+/// Rows of activations per parallel rounding task.
+const ACT_ROWS_PER_TASK: usize = 8;
+
+pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    let (k, nr) = (m.cols, m.rows);
+    assert!(expert < m.n_mat, "expert {expert} of {}", m.n_mat);
+    assert_eq!(x.len(), n * k, "matmul input");
+    assert_eq!(out.len(), n * nr, "matmul output");
+    if n == 0 {
+        return;
+    }
+    let act = m.act.unwrap_or(ActRounding::None);
+    let nb = if act == ActRounding::Q8_1 { k / 32 } else { 0 };
+    let mut xr = vec![0.0f32; n * k];
+    let mut delta = vec![0.0f32; n * nb];
+    if nb > 0 {
+        xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
+            .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
+            .zip(delta.par_chunks_mut(nb * ACT_ROWS_PER_TASK))
+            .for_each(|((o, i), d)| {
+                for ((or, ir), dr) in o.chunks_mut(k).zip(i.chunks(k)).zip(d.chunks_mut(nb)) {
+                    round_row(act, ir, or, dr);
+                }
+            });
+    } else {
+        xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
+            .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
+            .for_each(|(o, i)| {
+                for (or, ir) in o.chunks_mut(k).zip(i.chunks(k)) {
+                    round_row(act, ir, or, &mut []);
+                }
+            });
+    }
+    let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
+    gemm_xwt(n, nr, k, &xr, w, out, false);
+    if nb > 0 && !m.mins.is_empty() {
+        let mins = &m.mins[expert * nr * nb..(expert + 1) * nr * nb];
+        gemm_xwt(n, nr, nb, &delta, mins, out, true);
+    }
+}
+
+/// `out (n × nr) [+]= x (n × k) · wᵀ` with `w` row-major `nr × k`.
+fn gemm_xwt(n: usize, nr: usize, k: usize, x: &[f32], w: &[f32], out: &mut [f32], acc: bool) {
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 && n * nr * k >= 1 << 16 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the pointers and strides describe the three slices exactly: out is n × nr
+    // row-major, x is n × k row-major, and the rhs element (kk, j) is w[j * k + kk]; the
+    // lengths were checked by the caller (x: n·k, w: nr·k, out: n·nr).
+    unsafe {
+        gemm::gemm(
+            n,
+            nr,
+            k,
+            out.as_mut_ptr(),
+            1,
+            nr as isize,
+            acc,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}

@@ -1,0 +1,160 @@
+//! Element-wise and row-wise operations, rounded as ggml's CPU kernels round them.
+
+use super::super::RopeParams;
+use rayon::prelude::*;
+
+/// Rows per parallel task for the row-wise operations.
+const ROWS_PER_TASK: usize = 16;
+
+/// `ggml_compute_forward_rms_norm_f32` fused with the weight multiplication: the sum of squares in
+/// double, `scale = 1/sqrtf(mean + eps)` in float, `y = x * scale * w`.
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let n = weight.len();
+    out.par_chunks_mut(n * ROWS_PER_TASK)
+        .zip(x.par_chunks(n * ROWS_PER_TASK))
+        .for_each(|(o, i)| {
+            for (yr, xr) in o.chunks_mut(n).zip(i.chunks(n)) {
+                let sum: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+                let mean = (sum / n as f64) as f32;
+                let scale = 1.0f32 / (mean + eps).sqrt();
+                for ((y, &v), &w) in yr.iter_mut().zip(xr).zip(weight) {
+                    *y = v * scale * w;
+                }
+            }
+        });
+}
+
+/// ggml's rope cache for one position (`ggml_rope_cache_init` without YaRN extrapolation):
+/// `theta` starts at the position and is multiplied by `theta_scale` each pair.
+fn rope_cache(pos: u32, head_dim: usize, theta_scale: f32, p: &RopeParams, cache: &mut [f32]) {
+    let mut theta = pos as f32;
+    for i0 in (0..head_dim).step_by(2) {
+        let ff = p
+            .freq_factors
+            .as_ref()
+            .and_then(|f| f.get(i0 / 2).copied())
+            .unwrap_or(1.0);
+        let t = p.freq_scale * (theta / ff);
+        cache[i0] = t.cos();
+        cache[i0 + 1] = t.sin();
+        theta *= theta_scale;
+    }
+}
+
+/// `ggml_rope_ext` in NORM mode (adjacent pairs) on rows of `n_head × head_dim`.
+pub fn rope(x: &mut [f32], n_head: usize, head_dim: usize, positions: &[u32], p: &RopeParams) {
+    let theta_scale = p.freq_base.powf(-2.0 / p.n_dims as f32);
+    let row = n_head * head_dim;
+    x.par_chunks_mut(row)
+        .zip(positions.par_iter())
+        .for_each_init(
+            || vec![0.0f32; head_dim + 1],
+            |cache, (xr, &pos)| {
+                rope_cache(pos, head_dim, theta_scale, p, cache);
+                for h in xr.chunks_mut(head_dim) {
+                    for i0 in (0..p.n_dims.min(head_dim)).step_by(2) {
+                        let (c, s) = (cache[i0], cache[i0 + 1]);
+                        let (x0, x1) = (h[i0], h[i0 + 1]);
+                        h[i0] = x0 * c - x1 * s;
+                        h[i0 + 1] = x0 * s + x1 * c;
+                    }
+                }
+            },
+        );
+}
+
+/// ggml's AVX2 `ggml_v_expf`, one lane: a polynomial approximation of `expf` (within 1.5 ulp),
+/// used by the vectorised softmax and SiLU kernels.
+#[inline]
+pub fn v_expf(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0
+    let n = z - r;
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),                  // 0x1.7f7d1cp-20
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x), // 0x1.62e4p-1
+    );
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
+    let c = n.abs() > 126.0;
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010) // 0x1.0e4020p-7
+        .mul_add(b, f32::from_bits(0x3d2b_9f17)) // 0x1.573e2ep-5
+        .mul_add(
+            u,
+            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
+        )
+        .mul_add(u, f32::from_bits(0x3f7f_fff6) * b); // 0x1.ffffecp-1
+    if !c {
+        return j.mul_add(k, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+/// `ggml_vec_swiglu_f32` (AVX2): `silu(g) * u` with `silu(x) = x / (1 + v_expf(-x))` in groups of
+/// eight and `x / (1 + expf(-x))` for the tail.
+pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32], row: usize) {
+    out.par_chunks_mut(row)
+        .zip(gate.par_chunks(row).zip(up.par_chunks(row)))
+        .for_each(|(o, (g, u))| {
+            let n8 = o.len() / 8 * 8;
+            for i in 0..o.len() {
+                let x = g[i];
+                let e = if i < n8 { v_expf(-x) } else { (-x).exp() };
+                o[i] = x / (1.0 + e) * u[i];
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v_expf_is_close_to_expf() {
+        for i in -2000..2000 {
+            let x = i as f32 * 0.05;
+            let (a, b) = (v_expf(x), x.exp());
+            assert!((a - b).abs() <= b * 4e-7, "{x}: {a} vs {b}");
+        }
+        assert_eq!(v_expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(v_expf(0.0), 1.0);
+    }
+}
+
+/// `ggml_vec_soft_max_f32` (AVX2): `y = exp(x - max)` in place, returning the sum in double; groups
+/// of eight use [`v_expf`] and a pairwise f32 lane sum, the tail libm `expf`.
+pub fn exp_sum(x: &mut [f32], max: f32) -> f64 {
+    let n8 = x.len() / 8 * 8;
+    let mut sum = 0.0f64;
+    for g in x[..n8].chunks_exact_mut(8) {
+        for v in g.iter_mut() {
+            *v = v_expf(*v - max);
+        }
+        let l = [g[0] + g[4], g[1] + g[5], g[2] + g[6], g[3] + g[7]];
+        sum += ((l[0] + l[2]) + (l[1] + l[3])) as f64;
+    }
+    for v in &mut x[n8..] {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    sum
+}
+
+/// `ggml_soft_max` without mask or scale, row by row.
+pub fn soft_max(x: &mut [f32], n_cols: usize) {
+    x.par_chunks_mut(n_cols * ROWS_PER_TASK).for_each(|c| {
+        for r in c.chunks_mut(n_cols) {
+            let max = r.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let inv = (1.0 / exp_sum(r, max)) as f32;
+            r.iter_mut().for_each(|v| *v *= inv);
+        }
+    });
+}

@@ -1,0 +1,188 @@
+//! The feed-forward blocks: dense SwiGLU (`build_ffn`, SILU + PAR) and Mixtral-style experts
+//! (`build_moe_ffn`: softmax gating, top-k, weights normalised by their sum).
+
+use super::error::ModelError;
+use super::llama::{observe, Layer, Model};
+use super::observer::ActivationObserver;
+use crate::backend::{Backend, Matrix};
+use std::ops::Range;
+
+/// Reused buffers of the feed-forward blocks.
+#[derive(Default)]
+pub(super) struct FfnScratch {
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    act: Vec<f32>,
+    xe: Vec<f32>,
+    ye: Vec<f32>,
+    probs: Vec<f32>,
+}
+
+/// What a feed-forward block needs from the layer walk.
+pub(super) struct FfnCtx<'a, B: Backend> {
+    pub model: &'a Model<B>,
+    pub layer: &'a Layer,
+    /// Positions of the rows given to the block.
+    pub rows: Range<usize>,
+    pub ubatches: &'a [Range<usize>],
+}
+
+/// `down(silu(gate(x)) * up(x))` for the rows of `x`, into `out`.
+pub(super) fn dense_ffn<B: Backend>(
+    c: &FfnCtx<'_, B>,
+    x: &[f32],
+    mats: &mut [B::Matrix],
+    s: &mut FfnScratch,
+    observer: &mut Option<&mut dyn ActivationObserver>,
+    out: &mut [f32],
+) -> Result<(), ModelError> {
+    let be = c.model.backend();
+    let hp = c.model.hparams();
+    let (n, ne, ff) = (c.rows.len(), hp.n_embd, hp.n_ff);
+    let p0 = c.rows.start;
+    s.gate.resize(n * ff, 0.0);
+    s.up.resize(n * ff, 0.0);
+    s.act.resize(n * ff, 0.0);
+    let [mg, mu, md] = mats else {
+        unreachable!("three matrices")
+    };
+    c.model.load(&c.layer.up, mu)?;
+    observe(observer, &c.layer.up, None, x, p0, ne, c.ubatches);
+    be.matmul(mu, 0, x, n, &mut s.up);
+    c.model.load(&c.layer.gate, mg)?;
+    observe(observer, &c.layer.gate, None, x, p0, ne, c.ubatches);
+    be.matmul(mg, 0, x, n, &mut s.gate);
+    be.swiglu(&s.gate, &s.up, ff, &mut s.act);
+    c.model.load(&c.layer.down, md)?;
+    observe(observer, &c.layer.down, None, &s.act, p0, ff, c.ubatches);
+    be.matmul(md, 0, &s.act, n, out);
+    Ok(())
+}
+
+/// Mixtral-style experts for the rows of `x`, into `out`.
+pub(super) fn moe_ffn<B: Backend>(
+    c: &FfnCtx<'_, B>,
+    x: &[f32],
+    mats: &mut [B::Matrix],
+    s: &mut FfnScratch,
+    observer: &mut Option<&mut dyn ActivationObserver>,
+    out: &mut [f32],
+) -> Result<(), ModelError> {
+    let be = c.model.backend();
+    let hp = c.model.hparams();
+    let (n, ne, ff) = (c.rows.len(), hp.n_embd, hp.n_ff);
+    let (n_exp, k) = (hp.n_expert, hp.n_expert_used);
+    let p0 = c.rows.start;
+    let router = c.layer.router.as_deref().unwrap_or_default();
+    let [mg, mu, md] = mats else {
+        unreachable!("three matrices")
+    };
+
+    // Gating: softmax over the router logits, top-k, weights divided by their (clamped) sum.
+    c.model.load(router, mg)?;
+    observe(observer, router, None, x, p0, ne, c.ubatches);
+    s.probs.resize(n * n_exp, 0.0);
+    be.matmul(mg, 0, x, n, &mut s.probs);
+    be.soft_max(&mut s.probs, n_exp);
+    let mut selected = vec![0usize; n * k];
+    let mut weights = vec![0.0f32; n * k];
+    let mut order: Vec<usize> = Vec::with_capacity(n_exp);
+    for r in 0..n {
+        let p = &s.probs[r * n_exp..(r + 1) * n_exp];
+        order.clear();
+        order.extend(0..n_exp);
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        let sel = &mut selected[r * k..(r + 1) * k];
+        sel.copy_from_slice(&order[..k]);
+        let w = &mut weights[r * k..(r + 1) * k];
+        for (wi, &e) in w.iter_mut().zip(sel.iter()) {
+            *wi = p[e];
+        }
+        let sum = w.iter().fold(0.0f32, |a, &b| a + b).max(6.103_515_6e-5);
+        w.iter_mut().for_each(|v| *v /= sum);
+    }
+
+    // Per expert: the rows routed to it, in position order, through gate/up/down.
+    c.model.load(&c.layer.gate, mg)?;
+    c.model.load(&c.layer.up, mu)?;
+    c.model.load(&c.layer.down, md)?;
+    if mg.n_mat() != n_exp || mu.n_mat() != n_exp || md.n_mat() != n_exp {
+        return Err(ModelError::Request(format!(
+            "layer experts do not number {n_exp}"
+        )));
+    }
+    // expert outputs per (row, slot), weighted
+    let mut y = vec![0.0f32; n * k * ne];
+    for e in 0..n_exp {
+        let routed: Vec<(usize, usize)> = (0..n)
+            .flat_map(|r| (0..k).map(move |j| (r, j)))
+            .filter(|&(r, j)| selected[r * k + j] == e)
+            .collect();
+        if routed.is_empty() {
+            continue;
+        }
+        let m = routed.len();
+        s.xe.resize(m * ne, 0.0);
+        for (i, &(r, _)) in routed.iter().enumerate() {
+            s.xe[i * ne..(i + 1) * ne].copy_from_slice(&x[r * ne..(r + 1) * ne]);
+        }
+        // llama-imatrix sees, per micro-batch, the rows routed to this expert.
+        if let Some(obs) = observer.as_deref_mut() {
+            for ub in c.ubatches {
+                let idx: Vec<usize> = (0..m)
+                    .filter(|&i| ub.contains(&(p0 + routed[i].0)))
+                    .collect();
+                if idx.is_empty() {
+                    continue;
+                }
+                let rows: Vec<f32> = idx
+                    .iter()
+                    .flat_map(|&i| s.xe[i * ne..(i + 1) * ne].iter().copied())
+                    .collect();
+                obs.observe(&c.layer.up, Some(e), &rows, ne);
+                obs.observe(&c.layer.gate, Some(e), &rows, ne);
+            }
+        }
+        s.gate.resize(m * ff, 0.0);
+        s.up.resize(m * ff, 0.0);
+        s.act.resize(m * ff, 0.0);
+        be.matmul(mu, e, &s.xe, m, &mut s.up);
+        be.matmul(mg, e, &s.xe, m, &mut s.gate);
+        be.swiglu(&s.gate, &s.up, ff, &mut s.act);
+        if let Some(obs) = observer.as_deref_mut() {
+            for ub in c.ubatches {
+                let idx: Vec<usize> = (0..m)
+                    .filter(|&i| ub.contains(&(p0 + routed[i].0)))
+                    .collect();
+                if idx.is_empty() {
+                    continue;
+                }
+                let rows: Vec<f32> = idx
+                    .iter()
+                    .flat_map(|&i| s.act[i * ff..(i + 1) * ff].iter().copied())
+                    .collect();
+                obs.observe(&c.layer.down, Some(e), &rows, ff);
+            }
+        }
+        s.ye.resize(m * ne, 0.0);
+        be.matmul(md, e, &s.act, m, &mut s.ye);
+        for (i, &(r, j)) in routed.iter().enumerate() {
+            let w = weights[r * k + j];
+            let dst = &mut y[(r * k + j) * ne..(r * k + j + 1) * ne];
+            for (d, &v) in dst.iter_mut().zip(&s.ye[i * ne..(i + 1) * ne]) {
+                *d = v * w;
+            }
+        }
+    }
+    // Aggregate the slots in order: ((y0 + y1) + y2) ...
+    for r in 0..n {
+        let o = &mut out[r * ne..(r + 1) * ne];
+        o.copy_from_slice(&y[r * k * ne..(r * k + 1) * ne]);
+        for j in 1..k {
+            for (a, &b) in o.iter_mut().zip(&y[(r * k + j) * ne..(r * k + j + 1) * ne]) {
+                *a += b;
+            }
+        }
+    }
+    Ok(())
+}
