@@ -1,0 +1,499 @@
+//! The tokenizer against llama.cpp: the pinned tree's vocab-only GGUFs with their expected ids
+//! (`models/ggml-vocab-*.gguf.inp/.out`, compared as `tests/test-tokenizer-0.cpp` does), and the
+//! live pinned `llama-tokenize` on extra texts and edge cases, with and without BOS/EOS and
+//! special-token parsing.
+//!
+//! The llama.cpp tree and binaries come from `scripts/build-oracle.sh` (override with
+//! `QFORGE_LLAMA_SRC` / `QFORGE_ORACLE_DIR`). When they are missing the tests fail, unless
+//! `QFORGE_SKIP_ORACLE=1` is set.
+
+use qforge_calibration::tokenizer::{Tokenizer, TokenizerError};
+use qforge_formats::gguf::{GgufFile, GgufHeader, GgufValue};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn skip_allowed() -> bool {
+    std::env::var_os("QFORGE_SKIP_ORACLE").is_some()
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("QFORGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/qforge")
+        })
+}
+
+/// The pinned llama.cpp source tree, or `None` when skipping is allowed.
+fn llama_src() -> Option<PathBuf> {
+    let dir = std::env::var_os("QFORGE_LLAMA_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("llama_cpp_python-0.3.36/vendor/llama.cpp"));
+    if dir.join("models").is_dir() {
+        return Some(dir);
+    }
+    if skip_allowed() {
+        return None;
+    }
+    panic!(
+        "the pinned llama.cpp tree is not at {}: run scripts/build-oracle.sh (or set QFORGE_SKIP_ORACLE=1)",
+        dir.display()
+    );
+}
+
+/// The directory holding `llama-tokenize`, or `None` when skipping is allowed.
+fn oracle_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("QFORGE_ORACLE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache())
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("llama-tokenize").is_file())
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some(d) => Some(d),
+        None if skip_allowed() => None,
+        None => panic!(
+            "the llama.cpp oracle is not built: run scripts/build-oracle.sh (or set QFORGE_SKIP_ORACLE=1)"
+        ),
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn header(path: &Path) -> GgufHeader {
+    GgufFile::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .header()
+        .clone()
+}
+
+fn load(path: &Path) -> Result<Tokenizer, TokenizerError> {
+    Tokenizer::from_gguf(&header(path))
+}
+
+/// Vocab files whose tokenizer model this crate does not implement (WPM).
+const UNSUPPORTED: &[&str] = &["ggml-vocab-bert-bge.gguf", "ggml-vocab-nomic-bert-moe.gguf"];
+
+fn vocab_files(src: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(src.join("models"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("ggml-vocab-") && n.ends_with(".gguf")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The cases of a `.inp`/`.out` pair, split as `read_tests` in test-tokenizer-0.cpp does.
+fn read_cases(inp: &Path, out: &Path) -> Vec<(Vec<u8>, Vec<u32>)> {
+    let raw = std::fs::read(inp).unwrap();
+    let sep = b"\n__ggml_vocab_test__\n";
+    let mut texts = Vec::new();
+    let mut pos = 0;
+    while pos < raw.len() {
+        match raw[pos..].windows(sep.len()).position(|w| w == sep) {
+            Some(i) => {
+                texts.push(raw[pos..pos + i].to_vec());
+                pos += i + sep.len();
+            }
+            None => {
+                texts.push(raw[pos..].to_vec());
+                break;
+            }
+        }
+    }
+    let outs: Vec<Vec<u32>> = std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().map(|t| t.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(texts.len(), outs.len(), "{}", inp.display());
+    texts.into_iter().zip(outs).collect()
+}
+
+#[test]
+fn vocab_files_match_expected_ids() {
+    let Some(src) = llama_src() else { return };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for path in vocab_files(&src) {
+        let n = name(&path);
+        let inp = PathBuf::from(format!("{}.inp", path.display()));
+        let out = PathBuf::from(format!("{}.out", path.display()));
+        let tok = match load(&path) {
+            Ok(t) => t,
+            Err(e) if UNSUPPORTED.contains(&n.as_str()) => {
+                assert!(matches!(e, TokenizerError::UnsupportedModel(_)), "{n}: {e}");
+                continue;
+            }
+            Err(e) => panic!("{n}: {e}"),
+        };
+        if !inp.is_file() {
+            continue;
+        }
+        let cases = read_cases(&inp, &out);
+        eprintln!("{n}: {} cases", cases.len());
+        for (text, want) in cases {
+            let got = tok.encode_bytes(&text, false, false);
+            if got != want {
+                failures.push(format!(
+                    "{n}: {:?}\n  llama.cpp {want:?}\n  qforge    {got:?}",
+                    String::from_utf8_lossy(&text)
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "only {checked} cases found");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs the pinned `llama-tokenize` on `text`.
+fn llama_tokenize(
+    bin: &Path,
+    model: &Path,
+    text: &[u8],
+    add_special: bool,
+    parse_special: bool,
+) -> Vec<u32> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("qforge-tok-{}-{k}.txt", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(bin.join("llama-tokenize"));
+    cmd.arg("-m")
+        .arg(model)
+        .arg("-f")
+        .arg(&file)
+        .args(["--ids", "--log-disable", "--no-escape"]);
+    if !add_special {
+        cmd.arg("--no-bos");
+    }
+    if !parse_special {
+        cmd.arg("--no-parse-special");
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("{cmd:?}: no ids in {s:?}"));
+    line.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.trim().parse().unwrap())
+        .collect()
+}
+
+/// Edge cases for every vocabulary.
+fn edge_texts() -> Vec<String> {
+    [
+        "",
+        " ",
+        "   ",
+        "\n",
+        "\n\n\n",
+        "\t",
+        " \t \n \r\n x",
+        "Hello world",
+        " Hello  World!  ",
+        "The quick brown fox jumps over the lazy dog.\nIt's 2024, isn't it? I'll say we'd've known.",
+        "DON'T SHOUT'S 'Re 'LL",
+        "1234567890 12 123 1234 3.14159 1,000,000",
+        "日本語のテキストと中文字符 한국어",
+        "emoji 🦙🤗👍🏽 and flags 🇫🇷",
+        "combining: e\u{301} a\u{308}\u{304} Z\u{335}\u{336}",
+        "Ελληνικά Русский עברית العربية हिन्दी ไทย",
+        "tabs\tand\u{a0}nbsp\u{3000}ideographic space\u{2028}line sep",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "fn main() { let x = vec![1, 2, 3]; println!(\"{x:?}\"); } // code",
+        "    indented\n        more\n\n\n   trailing   ",
+        "mixed123abc!!!???...---___",
+        "'s 't 're 've 'm 'll 'd",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Texts that put the vocabulary's own special tokens (BOS, EOS, EOT and up to three more
+/// control or user-defined tokens) inside text, next to spaces and newlines.
+fn special_texts(tok: &Tokenizer) -> Vec<Vec<u8>> {
+    let mut ids: Vec<u32> = [tok.bos(), tok.eos(), tok.eot()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut extra = 0;
+    for id in (0..tok.n_vocab() as u32).rev() {
+        let a = tok.token_attr(id).unwrap_or(0);
+        let special = a
+            & (qforge_calibration::tokenizer::attr::CONTROL
+                | qforge_calibration::tokenizer::attr::USER_DEFINED)
+            != 0;
+        if special && !ids.contains(&id) && extra < 3 {
+            ids.push(id);
+            extra += 1;
+        }
+    }
+    let mut texts = Vec::new();
+    for id in ids {
+        let piece = tok.token_to_piece(id, true);
+        if piece.is_empty() {
+            continue;
+        }
+        let mut t = b"Hello ".to_vec();
+        t.extend_from_slice(&piece);
+        t.extend_from_slice(b" world\n");
+        t.extend_from_slice(&piece);
+        t.extend_from_slice(&piece);
+        t.extend_from_slice(b"  x ");
+        t.extend_from_slice(&piece);
+        texts.push(t);
+    }
+    texts
+}
+
+fn compare_live(
+    bin: &Path,
+    model: &Path,
+    tok: &Tokenizer,
+    texts: &[Vec<u8>],
+    failures: &mut Vec<String>,
+) {
+    for text in texts {
+        for (add, parse) in [(true, true), (false, false), (true, false), (false, true)] {
+            let want = llama_tokenize(bin, model, text, add, parse);
+            let got = tok.encode_bytes(text, add, parse);
+            if got != want {
+                failures.push(format!(
+                    "{} add_special={add} parse_special={parse} {:?}\n  llama.cpp {want:?}\n  qforge    {got:?}",
+                    name(model),
+                    String::from_utf8_lossy(text)
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_llama_fixture_matches_live_llama_tokenize() {
+    let Some(bin) = oracle_dir() else { return };
+    let model = repo_root().join("fixtures/tiny-llama-f16.gguf");
+    let tok = load(&model).unwrap();
+    let mut texts: Vec<Vec<u8>> = edge_texts().into_iter().map(String::into_bytes).collect();
+    texts.extend(special_texts(&tok));
+    let mut failures = Vec::new();
+    compare_live(&bin, &model, &tok, &texts, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn vocab_files_match_live_llama_tokenize() {
+    let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for path in vocab_files(&src) {
+        if UNSUPPORTED.contains(&name(&path).as_str()) {
+            continue;
+        }
+        let tok = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // one long text of all edge cases keeps the number of llama-tokenize runs small
+        let mut texts = vec![edge_texts().join("\n \n").into_bytes()];
+        texts.extend(special_texts(&tok));
+        compare_live(&bin, &path, &tok, &texts, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A copy of `h` with `key` replaced (or removed when `value` is `None`).
+fn with_key(h: &GgufHeader, key: &str, value: Option<GgufValue>) -> GgufHeader {
+    let mut h = h.clone();
+    h.kvs.retain(|(k, _)| k != key);
+    if let Some(v) = value {
+        h.kvs.push((key.to_string(), v));
+    }
+    h
+}
+
+#[test]
+fn malformed_metadata_is_an_error_not_a_panic() {
+    let model = repo_root().join("fixtures/tiny-llama-f16.gguf");
+    let h = header(&model);
+    use qforge_formats::gguf::GgufArray;
+    let cases: Vec<(&str, GgufHeader)> = vec![
+        ("no model", with_key(&h, "tokenizer.ggml.model", None)),
+        ("no tokens", with_key(&h, "tokenizer.ggml.tokens", None)),
+        (
+            "unknown model",
+            with_key(
+                &h,
+                "tokenizer.ggml.model",
+                Some(GgufValue::string("nonsense")),
+            ),
+        ),
+        (
+            "short scores",
+            with_key(
+                &h,
+                "tokenizer.ggml.scores",
+                Some(GgufValue::Array(GgufArray::F32(vec![0.0; 3]))),
+            ),
+        ),
+        (
+            "short types",
+            with_key(
+                &h,
+                "tokenizer.ggml.token_type",
+                Some(GgufValue::Array(GgufArray::I32(vec![1; 3]))),
+            ),
+        ),
+        (
+            "scores of wrong type",
+            with_key(&h, "tokenizer.ggml.scores", Some(GgufValue::U32(3))),
+        ),
+        (
+            "bos of wrong type",
+            with_key(&h, "tokenizer.ggml.bos_token_id", Some(GgufValue::I64(1))),
+        ),
+        (
+            "duplicate tokens",
+            with_key(
+                &h,
+                "tokenizer.ggml.tokens",
+                Some(GgufValue::Array(GgufArray::String(vec![
+                    b"a".to_vec();
+                    600
+                ]))),
+            ),
+        ),
+        (
+            "gpt2 without merges",
+            with_key(&h, "tokenizer.ggml.model", Some(GgufValue::string("gpt2"))),
+        ),
+        (
+            "unknown pre-tokenizer",
+            with_key(
+                &with_key(&h, "tokenizer.ggml.model", Some(GgufValue::string("gpt2"))),
+                "tokenizer.ggml.pre",
+                Some(GgufValue::string("no-such-pre")),
+            ),
+        ),
+    ];
+    for (what, bad) in cases {
+        assert!(Tokenizer::from_gguf(&bad).is_err(), "{what}: accepted");
+    }
+    // an out-of-range special id is ignored, as llama.cpp does, and never used
+    let t = Tokenizer::from_gguf(&with_key(
+        &h,
+        "tokenizer.ggml.bos_token_id",
+        Some(GgufValue::U32(u32::MAX)),
+    ))
+    .unwrap();
+    assert!(t.bos().map_or(true, |b| (b as usize) < t.n_vocab()));
+}
+
+/// Deterministic English-like text.
+fn english(bytes: usize) -> String {
+    let words = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "King",
+        "Queen",
+        "1923",
+        "world's",
+        "(see",
+        "below),",
+        "\"quoted\"",
+        "@-@",
+        "time.",
+    ];
+    let mut s = String::with_capacity(bytes + 16);
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut i = 0;
+    while s.len() < bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(words[(x % words.len() as u64) as usize]);
+        s.push_str(if i % 23 == 22 { " \n \n" } else { " " });
+        i += 1;
+    }
+    s
+}
+
+#[test]
+fn tokenizes_megabytes_quickly() {
+    let Some(src) = llama_src() else { return };
+    let text = english(2 << 20);
+    let nospace = "x".repeat(200_000) + &"7".repeat(100_000) + &"!?".repeat(50_000);
+    for v in [
+        "ggml-vocab-llama-spm.gguf",
+        "ggml-vocab-llama-bpe.gguf",
+        "ggml-vocab-qwen2.gguf",
+        "ggml-vocab-gpt-2.gguf",
+    ] {
+        let tok = load(&src.join("models").join(v)).unwrap();
+        let t0 = std::time::Instant::now();
+        let ids = tok.encode(&text, true, false);
+        let per_mb = t0.elapsed().as_secs_f64() / 2.0;
+        assert!(ids.len() > 100_000);
+        let t1 = std::time::Instant::now();
+        tok.encode(&nospace, true, false);
+        let long = t1.elapsed().as_secs_f64();
+        eprintln!("{v}: {per_mb:.3} s/MB, 400 kB without spaces {long:.3} s");
+        assert!(per_mb < 0.5, "{v}: {per_mb:.3} s per MB");
+        assert!(long < 2.0, "{v}: {long:.3} s on a long word");
+    }
+}
