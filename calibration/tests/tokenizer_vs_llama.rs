@@ -325,8 +325,10 @@ fn vocab_files_match_live_llama_tokenize() {
         }
         let tok = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // one long text of all edge cases keeps the number of llama-tokenize runs small
-        let mut texts = vec![edge_texts().join("\n \n").into_bytes()];
-        texts.extend(special_texts(&tok));
+        let texts = vec![
+            edge_texts().join("\n \n").into_bytes(),
+            special_texts(&tok).join(&b"\n"[..]),
+        ];
         compare_live(&bin, &path, &tok, &texts, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

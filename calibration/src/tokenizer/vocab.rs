@@ -65,6 +65,8 @@ pub(crate) struct Vocab {
     pub add_eos: bool,
     pub ignore_merges: bool,
     pub escape_whitespaces: bool,
+    /// SPM: words can be merged one at a time (see `spm::words_are_independent`).
+    pub spm_words_independent: bool,
     pub eog: BTreeSet<u32>,
     /// Ids of control, user-defined and unknown tokens, longest text first.
     pub special_cache: Vec<u32>,
@@ -486,6 +488,7 @@ impl Vocab {
             add_eos,
             ignore_merges,
             escape_whitespaces,
+            spm_words_independent: false,
             eog: BTreeSet::new(),
             special_cache: Vec::new(),
         };
@@ -658,6 +661,8 @@ impl Vocab {
         v.special_cache = cache;
 
         v.apply_model_attrs(h)?;
+        v.spm_words_independent =
+            v.vtype == VocabType::Spm && super::spm::words_are_independent(&v);
         Ok(v)
     }
 
