@@ -334,6 +334,117 @@ fn vocab_files_match_live_llama_tokenize() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Every `tokenizer.ggml.pre` name with its own splitting rules, applied to the GPT-2 vocabulary
+/// (the splitting does not depend on the vocabulary, so each pre-tokenizer's regexes and
+/// hand-written splitters get checked against llama-tokenize). `whitespace` is left out: with a
+/// `gpt2` model its unencoded words keep their spaces and llama.cpp aborts in `find_bpe_rank`.
+const PRE_VARIANTS: &[&str] = &[
+    "",
+    "llama3",
+    "deepseek-llm",
+    "deepseek-coder",
+    "deepseek-v3",
+    "spark2_5",
+    "youtu",
+    "falcon",
+    "mpt",
+    "starcoder",
+    "gpt-2",
+    "jais-2",
+    "gemma4",
+    "sarvam-moe",
+    "refact",
+    "command-r",
+    "qwen2",
+    "qwen35",
+    "stablelm2",
+    "olmo",
+    "dbrx",
+    "smaug-bpe",
+    "poro-chat",
+    "chatglm-bpe",
+    "glm4",
+    "viking",
+    "jais",
+    "tekken",
+    "smollm",
+    "codeshell",
+    "bloom",
+    "gpt3-finnish",
+    "exaone",
+    "exaone-moe",
+    "chameleon",
+    "minerva-7b",
+    "gpt-4o",
+    "granite-embed-multi-97m",
+    "superbpe",
+    "trillion",
+    "granite-docling",
+    "bailingmoe",
+    "seed-coder",
+    "hunyuan",
+    "hunyuan-dense",
+    "joyai-llm",
+    "ufakzeka",
+    "grok-2",
+    "laguna",
+    "minimax-m2",
+    "solar-open",
+    "mellum2",
+    "minicpm5",
+];
+
+/// Pre-tokenizers whose hand-written llama.cpp splitters are not reproduced.
+const PRE_UNSUPPORTED: &[&str] = &["kimi-k2", "afmoe", "tiny_aya", "cohere2moe"];
+
+#[test]
+fn pre_tokenizer_variants_match_live_llama_tokenize() {
+    let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
+        return;
+    };
+    let base = header(&src.join("models/ggml-vocab-gpt-2.gguf"));
+    let dir = std::env::temp_dir().join(format!("qforge-tok-pre-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for pre in PRE_UNSUPPORTED {
+        let h = with_key(&base, "tokenizer.ggml.pre", Some(GgufValue::string(*pre)));
+        assert!(
+            matches!(
+                Tokenizer::from_gguf(&h),
+                Err(TokenizerError::UnsupportedPre(_))
+            ),
+            "{pre}"
+        );
+    }
+    let text = edge_texts().join("\n \n").into_bytes();
+    let mut failures = Vec::new();
+    for pre in PRE_VARIANTS {
+        let value = (!pre.is_empty()).then(|| GgufValue::string(*pre));
+        let h = with_key(&base, "tokenizer.ggml.pre", value);
+        let path = dir.join(format!("pre-{pre}.gguf"));
+        let (bytes, _) = qforge_formats::gguf::encode_header(&h.kvs, &[], h.alignment).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let tok = Tokenizer::from_gguf(&h).unwrap_or_else(|e| panic!("{pre}: {e}"));
+        for (add, parse) in [(true, true), (false, false)] {
+            let want = llama_tokenize(&bin, &path, &text, add, parse);
+            let got = tok.encode_bytes(&text, add, parse);
+            if got != want {
+                let first = want
+                    .iter()
+                    .zip(&got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.len().min(got.len()));
+                failures.push(format!(
+                    "pre {pre:?} add_special={add}: first difference at {first}\n  llama.cpp {:?}\n  qforge    {:?}",
+                    &want[first.saturating_sub(3)..want.len().min(first + 8)],
+                    &got[first.saturating_sub(3)..got.len().min(first + 8)]
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// A copy of `h` with `key` replaced (or removed when `value` is `None`).
 fn with_key(h: &GgufHeader, key: &str, value: Option<GgufValue>) -> GgufHeader {
     let mut h = h.clone();
