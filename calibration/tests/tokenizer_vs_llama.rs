@@ -334,6 +334,69 @@ fn vocab_files_match_live_llama_tokenize() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A long, varied text: llama.cpp's own documentation (markdown, code, links, tables, some
+/// non-ASCII), every `.inp` test input, and generated English.
+fn long_text(src: &Path) -> Vec<u8> {
+    let mut t = Vec::new();
+    for f in [
+        "README.md",
+        "docs/build.md",
+        "docs/function-calling.md",
+        "CONTRIBUTING.md",
+    ] {
+        if let Ok(b) = std::fs::read(src.join(f)) {
+            t.extend_from_slice(&b);
+            t.extend_from_slice(b"\n\n");
+        }
+    }
+    for p in vocab_files(src) {
+        if let Ok(b) = std::fs::read(format!("{}.inp", p.display())) {
+            t.extend_from_slice(&b);
+        }
+    }
+    t.extend_from_slice(english(100_000).as_bytes());
+    t
+}
+
+#[test]
+fn long_texts_match_live_llama_tokenize() {
+    let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
+        return;
+    };
+    let text = long_text(&src);
+    assert!(text.len() > 150_000, "{} bytes", text.len());
+    let mut failures = Vec::new();
+    let mut models = vocab_files(&src);
+    models.push(repo_root().join("fixtures/tiny-llama-f16.gguf"));
+    for path in models {
+        if UNSUPPORTED.contains(&name(&path).as_str()) {
+            continue;
+        }
+        let tok = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // perplexity's mode (BOS, no special parsing) and the chat mode (both on)
+        for (add, parse) in [(true, false), (true, true)] {
+            let want = llama_tokenize(&bin, &path, &text, add, parse);
+            let got = tok.encode_bytes(&text, add, parse);
+            if got != want {
+                let first = want
+                    .iter()
+                    .zip(&got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.len().min(got.len()));
+                failures.push(format!(
+                    "{} parse_special={parse}: {} vs {} tokens, first difference at {first}\n  llama.cpp {:?}\n  qforge    {:?}",
+                    name(&path),
+                    want.len(),
+                    got.len(),
+                    &want[first.saturating_sub(3)..want.len().min(first + 8)],
+                    &got[first.saturating_sub(3)..got.len().min(first + 8)]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Every `tokenizer.ggml.pre` name with its own splitting rules, applied to the GPT-2 vocabulary
 /// (the splitting does not depend on the vocabulary, so each pre-tokenizer's regexes and
 /// hand-written splitters get checked against llama-tokenize). `whitespace` is left out: with a
