@@ -78,8 +78,8 @@ fn load(path: &Path) -> Result<Tokenizer, TokenizerError> {
     Tokenizer::from_gguf(&header(path))
 }
 
-/// Vocab files whose tokenizer model this crate does not implement (WPM).
-const UNSUPPORTED: &[&str] = &["ggml-vocab-bert-bge.gguf", "ggml-vocab-nomic-bert-moe.gguf"];
+/// Vocab files whose tokenizer model this crate does not implement (UGM).
+const UNSUPPORTED: &[&str] = &["ggml-vocab-nomic-bert-moe.gguf"];
 
 fn vocab_files(src: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(src.join("models"))

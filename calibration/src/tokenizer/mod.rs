@@ -6,10 +6,11 @@
 //! `llama_tokenize`: special-token partitioning, then SPM merges or BPE pre-tokenization and
 //! merges per fragment, then BOS/EOS.
 //!
-//! Supported: `tokenizer.ggml.model` = `llama` (SPM), `gpt2` and `gemma4` (BPE) with every
-//! pre-tokenizer llama.cpp lists except `kimi-k2`, `afmoe`, `tiny_aya`/`cohere2moe`, whose
-//! hand-written splitters are not reproduced; WPM (bert), UGM (t5), RWKV and PLaMo-2 are not
-//! implemented and are refused with [`TokenizerError::UnsupportedModel`].
+//! Supported: `tokenizer.ggml.model` = `llama` (SPM), `bert` (WPM), `gpt2` and `gemma4` (BPE)
+//! with every pre-tokenizer llama.cpp lists except `kimi-k2`, `afmoe`, `tiny_aya`/`cohere2moe`,
+//! whose hand-written splitters are not reproduced (refused with
+//! [`TokenizerError::UnsupportedPre`]); UGM (t5), RWKV, PLaMo-2 and the `hybriddna`/`whitespace`
+//! models are refused with [`TokenizerError::UnsupportedModel`].
 
 mod bpe;
 mod error;
@@ -20,6 +21,7 @@ mod spm;
 mod unicode;
 mod unicode_table;
 mod vocab;
+mod wpm;
 
 pub use error::TokenizerError;
 pub use pre_patterns::PreType;
@@ -42,7 +44,7 @@ impl Tokenizer {
         let vocab = vocab::Vocab::load(header)?;
         let pre = match vocab.vtype {
             VocabType::Bpe => Some(pretokenize::PreTokenizer::new(vocab.pre_type)?),
-            VocabType::Spm => None,
+            VocabType::Spm | VocabType::Wpm => None,
         };
         Ok(Tokenizer { vocab, pre })
     }
@@ -85,6 +87,21 @@ impl Tokenizer {
                 }
                 if eos_wanted {
                     out.extend(v.eos);
+                }
+            }
+            (VocabType::Wpm, _) => {
+                // WPM adds BOS and SEP whenever special tokens are asked for
+                if add_special {
+                    out.extend(v.bos);
+                }
+                for f in &fragments {
+                    match *f {
+                        Fragment::Token(id) => out.push(id),
+                        Fragment::Text(a, b) => wpm::tokenize(v, &text[a..b], &mut out),
+                    }
+                }
+                if add_special {
+                    out.extend(v.sep);
                 }
             }
             _ => {
@@ -133,7 +150,7 @@ impl Tokenizer {
             return t.text.clone();
         }
         if a & attr::NORMAL != 0 {
-            if v.vtype == VocabType::Spm || v.escape_whitespaces {
+            if v.vtype != VocabType::Bpe || v.escape_whitespaces {
                 return unescape_spaces(&t.text);
             }
             return decode_byte_level(&t.text);
@@ -159,7 +176,7 @@ impl Tokenizer {
         self.vocab.eot
     }
 
-    /// Whether `encode(.., add_special = true, ..)` prepends BOS.
+    /// Whether `encode(.., add_special = true, ..)` prepends BOS (WPM always adds BOS and SEP).
     pub fn add_bos(&self) -> bool {
         self.vocab.add_bos
     }

@@ -3,7 +3,7 @@
 //! The pre-tokenizers classify code points with llama.cpp's own category table (not the Rust
 //! standard library's, whose Unicode version may differ), so the word boundaries match.
 
-use super::unicode_table::CATEGORY_RANGES;
+use super::unicode_table::{CATEGORY_RANGES, LOWERCASE, NFD_RANGES};
 use std::sync::OnceLock;
 
 /// Category flags of one code point (llama.cpp's `unicode_cpt_flags`).
@@ -17,6 +17,7 @@ impl CptFlags {
     pub const ACCENT_MARK: u16 = 0x0010;
     pub const PUNCTUATION: u16 = 0x0020;
     pub const SYMBOL: u16 = 0x0040;
+    pub const CONTROL: u16 = 0x0080;
     pub const WHITESPACE: u16 = 0x0100;
 
     pub fn is_number(self) -> bool {
@@ -27,6 +28,15 @@ impl CptFlags {
     }
     pub fn is_accent_mark(self) -> bool {
         self.0 & Self::ACCENT_MARK != 0
+    }
+    pub fn is_punctuation(self) -> bool {
+        self.0 & Self::PUNCTUATION != 0
+    }
+    pub fn is_symbol(self) -> bool {
+        self.0 & Self::SYMBOL != 0
+    }
+    pub fn is_control(self) -> bool {
+        self.0 & Self::CONTROL != 0
     }
     pub fn is_whitespace(self) -> bool {
         self.0 & Self::WHITESPACE != 0
@@ -75,6 +85,24 @@ pub(crate) fn flags(cpt: u32) -> CptFlags {
             .copied()
             .unwrap_or(CptFlags::UNDEFINED),
     )
+}
+
+/// The simple lowercase of `cpt` (`unicode_tolower`).
+pub(crate) fn to_lower(cpt: u32) -> u32 {
+    match LOWERCASE.binary_search_by_key(&cpt, |&(c, _)| c) {
+        Ok(i) => LOWERCASE[i].1,
+        Err(_) => cpt,
+    }
+}
+
+/// The first code point of the canonical decomposition of `cpt`
+/// (`unicode_cpts_normalize_nfd`, which keeps only that one).
+pub(crate) fn nfd_base(cpt: u32) -> u32 {
+    let i = NFD_RANGES.partition_point(|&(first, _, _)| first <= cpt);
+    match i.checked_sub(1).map(|i| NFD_RANGES[i]) {
+        Some((first, last, base)) if first <= cpt && cpt <= last => base,
+        _ => cpt,
+    }
 }
 
 /// The UTF-8 length implied by a lead byte (`unicode_len_utf8`).

@@ -37,6 +37,8 @@ pub enum VocabType {
     Spm,
     /// Byte-level BPE (`"gpt2"`, and `"gemma4"`'s SPM-style BPE).
     Bpe,
+    /// WordPiece (`"bert"`).
+    Wpm,
 }
 
 /// One vocabulary entry.
@@ -60,6 +62,12 @@ pub(crate) struct Vocab {
     pub eos: Option<u32>,
     pub eot: Option<u32>,
     pub unk: Option<u32>,
+    pub sep: Option<u32>,
+    /// WPM normalizer: lowercase, and drop accents.
+    pub lowercase: bool,
+    pub strip_accents: bool,
+    /// The longest token text in bytes.
+    pub max_token_len: usize,
     pub add_space_prefix: bool,
     pub add_bos: bool,
     pub add_eos: bool,
@@ -284,10 +292,21 @@ impl Vocab {
         let mut bos: Option<i64> = Some(1);
         let mut eos: Option<i64> = Some(2);
         let mut unk: Option<i64> = Some(0);
-        let pad: Option<i64> = None;
+        let mut pad: Option<i64> = None;
+        let mut sep: Option<i64> = None;
+        let mut mask: Option<i64> = None;
         let mut bpe_ranks = FastMap::default();
         let vtype = match model.as_str() {
             "llama" => VocabType::Spm,
+            "bert" => {
+                bos = Some(101);
+                eos = None;
+                unk = Some(100);
+                sep = Some(102);
+                pad = Some(0);
+                mask = Some(103);
+                VocabType::Wpm
+            }
             "gpt2" | "gemma4" => {
                 let merges =
                     get_string_array(h, K_MERGES)?.ok_or(TokenizerError::MissingKey(K_MERGES))?;
@@ -330,6 +349,11 @@ impl Vocab {
             VocabType::Spm => {
                 pre_type = PreType::Default;
                 add_space_prefix = true;
+                add_bos = true;
+            }
+            VocabType::Wpm => {
+                pre_type = PreType::Default;
+                add_space_prefix = false;
                 add_bos = true;
             }
         }
@@ -422,9 +446,9 @@ impl Vocab {
             None,
             None,
             in_range(unk),
-            None,
+            in_range(sep),
             in_range(pad),
-            None,
+            in_range(mask),
             None,
             None,
             None,
@@ -459,7 +483,7 @@ impl Vocab {
                 }
             }
         }
-        let [bos, eos, eot, eom, unk, _sep, _pad, _mask, fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep] =
+        let [bos, eos, eot, eom, unk, sep, _pad, _mask, fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep] =
             ids;
 
         if let Some(v) = get_bool(h, "tokenizer.ggml.add_bos_token")? {
@@ -472,6 +496,10 @@ impl Vocab {
         if pre_type == PreType::Gemma4 && !add_bos {
             add_bos = true;
         }
+        let lowercase = get_bool(h, "tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
+        let strip_accents =
+            get_bool(h, "tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
+        let max_token_len = tokens.iter().map(|t| t.text.len()).max().unwrap_or(0);
 
         let mut v = Vocab {
             vtype,
@@ -483,6 +511,10 @@ impl Vocab {
             eos: eos.map(|x| x as u32),
             eot: None,
             unk: unk.map(|x| x as u32),
+            sep: sep.map(|x| x as u32),
+            lowercase,
+            strip_accents,
+            max_token_len,
             add_space_prefix,
             add_bos,
             add_eos,
