@@ -11,7 +11,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if cli::is_gate_failure(&e) {
+                ExitCode::from(cli::EXIT_GATE_FAILED)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

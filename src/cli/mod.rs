@@ -1,7 +1,11 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod check;
+mod eval_model;
 mod inspect_gguf;
 mod inspect_hf;
+mod kld;
+mod perplexity;
 mod progress;
 mod quantize;
 mod report;
@@ -28,6 +32,12 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Describe a model file: GGUF (or split set), safetensors file, or Hugging Face checkpoint.
     Inspect(InspectArgs),
+    /// Perplexity of a model on a text, as llama-perplexity computes it.
+    Perplexity(perplexity::PerplexityArgs),
+    /// KL-divergence of a model against a base model or saved base log-probabilities.
+    Kld(kld::KldArgs),
+    /// Quality gate: KL-divergence and perplexity limits against a base; exit status 3 when crossed.
+    Check(check::CheckArgs),
 }
 
 /// Arguments of `qforge inspect`.
@@ -46,6 +56,31 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quantize(a) => quantize::run(a, threads),
         Command::Inspect(a) => inspect(&a.path, a.json),
+        Command::Perplexity(a) => with_threads(threads, || perplexity::run(a)),
+        Command::Kld(a) => with_threads(threads, || kld::run(a)),
+        Command::Check(a) => with_threads(threads, || check::run(a)),
+    }
+}
+
+/// Exit status of a run whose quality gate failed (errors exit with 1).
+pub const EXIT_GATE_FAILED: u8 = 3;
+
+/// Whether an error is a failed quality gate rather than a failure to run.
+pub fn is_gate_failure(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<check::GateFailed>().is_some()
+}
+
+/// Runs `f` on a rayon pool of `threads` workers (the global pool when not given).
+fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    match threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()?
+            .install(f),
+        None => f(),
     }
 }
 

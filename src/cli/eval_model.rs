@@ -1,0 +1,135 @@
+//! A model opened for evaluation: weights for the forward pass plus its tokenizer.
+
+use anyhow::{Context, Result};
+use qforge_calibration::eval::log_softmax::{compress, compressed_row_len};
+use qforge_calibration::eval::{kld::BaseLogProbs, ChunkPlan, EvalError};
+use qforge_calibration::model::Model;
+use qforge_calibration::tokenizer::Tokenizer;
+use std::path::{Path, PathBuf};
+
+/// A model ready to evaluate.
+pub struct EvalModel {
+    path: PathBuf,
+    model: Model,
+    tokenizer: Tokenizer,
+}
+
+impl EvalModel {
+    /// Opens a GGUF model (a Hugging Face checkpoint directory is refused for now, with a clear error).
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            anyhow::bail!(
+                "{}: evaluating a Hugging Face checkpoint directory is not supported yet; convert it to GGUF first",
+                path.display()
+            );
+        }
+        let gguf = qforge_formats::gguf::GgufFile::open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let tokenizer = Tokenizer::from_gguf(gguf.header())
+            .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
+        drop(gguf);
+        let model =
+            Model::open(path).with_context(|| format!("{}: loading the model", path.display()))?;
+        if tokenizer.add_eos() {
+            anyhow::bail!(
+                "{}: the vocabulary appends EOS to every text; perplexity is not defined for it (llama-perplexity refuses it too)",
+                path.display()
+            );
+        }
+        Ok(EvalModel {
+            path: path.to_path_buf(),
+            model,
+            tokenizer,
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Vocabulary size (logits per position).
+    pub fn n_vocab(&self) -> usize {
+        self.model.n_vocab()
+    }
+
+    /// The BOS id put at the start of every chunk, when the vocabulary adds BOS.
+    pub fn chunk_bos(&self) -> Option<u32> {
+        self.tokenizer
+            .add_bos()
+            .then(|| self.tokenizer.bos())
+            .flatten()
+    }
+
+    /// Reads a text file and tokenizes it as llama-perplexity does (one trailing newline dropped,
+    /// special tokens added, not parsed).
+    pub fn tokenize_file(&self, file: &Path) -> Result<Vec<u32>> {
+        let mut text =
+            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if text.last() == Some(&b'\n') {
+            text.pop();
+        }
+        Ok(self.tokenizer.encode_bytes(&text, true, false))
+    }
+
+    /// The forward pass as the evaluations call it.
+    pub fn eval(&self, tokens: &[u32], first: usize) -> Result<Vec<f32>, EvalError> {
+        self.model
+            .eval(tokens, first, None)
+            .map_err(EvalError::model)
+    }
+}
+
+/// Base log-probabilities computed on the fly from a base model (no file in between).
+pub struct ModelBase<'m> {
+    model: &'m EvalModel,
+    plan: ChunkPlan,
+    tokens: Vec<u32>,
+    next: usize,
+}
+
+impl<'m> ModelBase<'m> {
+    /// The base for `tokens` cut by `plan`.
+    pub fn new(model: &'m EvalModel, plan: ChunkPlan, tokens: Vec<u32>) -> Self {
+        let n = plan.n_chunk * plan.n_ctx;
+        ModelBase {
+            model,
+            plan,
+            tokens: tokens[..n].to_vec(),
+            next: 0,
+        }
+    }
+}
+
+impl BaseLogProbs for ModelBase<'_> {
+    fn plan(&self) -> ChunkPlan {
+        self.plan
+    }
+    fn n_vocab(&self) -> usize {
+        self.model.n_vocab()
+    }
+    fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+    fn next_chunk(&mut self, rows: &mut Vec<u16>) -> Result<bool, EvalError> {
+        use rayon::prelude::*;
+        if self.next == self.plan.n_chunk {
+            return Ok(false);
+        }
+        let i = self.next;
+        let nv = self.model.n_vocab();
+        let input = self.plan.input(&self.tokens, i, self.model.chunk_bos());
+        let logits = self.model.eval(&input, self.plan.first)?;
+        let targets = self.plan.targets(&self.tokens, i);
+        let rl = compressed_row_len(nv);
+        rows.resize(targets.len() * rl, 0);
+        rows.par_chunks_mut(rl)
+            .zip(logits.par_chunks(nv))
+            .zip(targets.par_iter())
+            .for_each(|((row, l), &t)| {
+                compress(l, row, t as usize);
+            });
+        self.next += 1;
+        Ok(true)
+    }
+}
