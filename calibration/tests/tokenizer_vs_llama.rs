@@ -78,9 +78,6 @@ fn load(path: &Path) -> Result<Tokenizer, TokenizerError> {
     Tokenizer::from_gguf(&header(path))
 }
 
-/// Vocab files whose tokenizer model this crate does not implement (UGM).
-const UNSUPPORTED: &[&str] = &["ggml-vocab-nomic-bert-moe.gguf"];
-
 fn vocab_files(src: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(src.join("models"))
         .unwrap()
@@ -134,14 +131,7 @@ fn vocab_files_match_expected_ids() {
         let n = name(&path);
         let inp = PathBuf::from(format!("{}.inp", path.display()));
         let out = PathBuf::from(format!("{}.out", path.display()));
-        let tok = match load(&path) {
-            Ok(t) => t,
-            Err(e) if UNSUPPORTED.contains(&n.as_str()) => {
-                assert!(matches!(e, TokenizerError::UnsupportedModel(_)), "{n}: {e}");
-                continue;
-            }
-            Err(e) => panic!("{n}: {e}"),
-        };
+        let tok = load(&path).unwrap_or_else(|e| panic!("{n}: {e}"));
         if !inp.is_file() {
             continue;
         }
@@ -320,9 +310,6 @@ fn vocab_files_match_live_llama_tokenize() {
     };
     let mut failures = Vec::new();
     for path in vocab_files(&src) {
-        if UNSUPPORTED.contains(&name(&path).as_str()) {
-            continue;
-        }
         let tok = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // one long text of all edge cases keeps the number of llama-tokenize runs small
         let texts = vec![
@@ -369,9 +356,6 @@ fn long_texts_match_live_llama_tokenize() {
     let mut models = vocab_files(&src);
     models.push(repo_root().join("fixtures/tiny-llama-f16.gguf"));
     for path in models {
-        if UNSUPPORTED.contains(&name(&path).as_str()) {
-            continue;
-        }
         let tok = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // perplexity's mode (BOS, no special parsing) and the chat mode (both on)
         for (add, parse) in [(true, false), (true, true)] {

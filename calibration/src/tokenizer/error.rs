@@ -49,6 +49,9 @@ pub enum TokenizerError {
     /// A token llama.cpp requires by name is missing (it throws in that case).
     #[error("tokenizer metadata: required token '{0}' is not in the vocabulary")]
     MissingToken(String),
+    /// The UGM precompiled character map is malformed.
+    #[error("tokenizer metadata: tokenizer.ggml.precompiled_charsmap is malformed: {0}")]
+    BadCharsmap(&'static str),
     /// A pre-tokenizer regular expression failed to compile.
     #[error("pre-tokenizer regex {pattern:?}: {message}")]
     Regex {

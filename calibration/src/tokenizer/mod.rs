@@ -6,10 +6,11 @@
 //! `llama_tokenize`: special-token partitioning, then SPM merges or BPE pre-tokenization and
 //! merges per fragment, then BOS/EOS.
 //!
-//! Supported: `tokenizer.ggml.model` = `llama` (SPM), `bert` (WPM), `gpt2` and `gemma4` (BPE)
+//! Supported: `tokenizer.ggml.model` = `llama` (SPM), `bert` (WPM), `t5` (UGM), `gpt2` and
+//! `gemma4` (BPE)
 //! with every pre-tokenizer llama.cpp lists except `kimi-k2`, `afmoe`, `tiny_aya`/`cohere2moe`,
 //! whose hand-written splitters are not reproduced (refused with
-//! [`TokenizerError::UnsupportedPre`]); UGM (t5), RWKV, PLaMo-2 and the `hybriddna`/`whitespace`
+//! [`TokenizerError::UnsupportedPre`]); RWKV, PLaMo-2 and the `hybriddna`/`whitespace`
 //! models are refused with [`TokenizerError::UnsupportedModel`].
 
 mod bpe;
@@ -18,6 +19,7 @@ mod pre_patterns;
 mod pretokenize;
 mod special;
 mod spm;
+mod ugm;
 mod unicode;
 mod unicode_table;
 mod vocab;
@@ -35,6 +37,7 @@ use special::Fragment;
 pub struct Tokenizer {
     vocab: vocab::Vocab,
     pre: Option<pretokenize::PreTokenizer>,
+    ugm: Option<ugm::Ugm>,
 }
 
 impl Tokenizer {
@@ -44,9 +47,10 @@ impl Tokenizer {
         let vocab = vocab::Vocab::load(header)?;
         let pre = match vocab.vtype {
             VocabType::Bpe => Some(pretokenize::PreTokenizer::new(vocab.pre_type)?),
-            VocabType::Spm | VocabType::Wpm => None,
+            _ => None,
         };
-        Ok(Tokenizer { vocab, pre })
+        let ugm = (vocab.vtype == VocabType::Ugm).then(|| ugm::Ugm::new(&vocab));
+        Ok(Tokenizer { vocab, pre, ugm })
     }
 
     /// The token ids of `text`, as `llama_tokenize(vocab, text, add_special, parse_special)`:
@@ -82,6 +86,22 @@ impl Tokenizer {
                                 pre.split(&text[a..b])
                             };
                             bpe::tokenize(v, &words, pre.byte_encode(), &mut out);
+                        }
+                    }
+                }
+                if eos_wanted {
+                    out.extend(v.eos);
+                }
+            }
+            (VocabType::Ugm, _) => {
+                if bos_wanted {
+                    out.extend(v.bos);
+                }
+                if let Some(u) = &self.ugm {
+                    for f in &fragments {
+                        match *f {
+                            Fragment::Token(id) => out.push(id),
+                            Fragment::Text(a, b) => u.tokenize(v, &text[a..b], &mut out),
                         }
                     }
                 }

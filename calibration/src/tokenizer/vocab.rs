@@ -39,6 +39,8 @@ pub enum VocabType {
     Bpe,
     /// WordPiece (`"bert"`).
     Wpm,
+    /// Unigram (`"t5"`).
+    Ugm,
 }
 
 /// One vocabulary entry.
@@ -68,6 +70,9 @@ pub(crate) struct Vocab {
     pub strip_accents: bool,
     /// The longest token text in bytes.
     pub max_token_len: usize,
+    /// UGM: SentencePiece's precompiled character map (validated header).
+    pub charsmap: Vec<u8>,
+    pub remove_extra_whitespaces: bool,
     pub add_space_prefix: bool,
     pub add_bos: bool,
     pub add_eos: bool,
@@ -264,6 +269,37 @@ fn pre_supported(p: PreType) -> bool {
     !matches!(p, PreType::KimiK2 | PreType::Afmoe | PreType::TinyAya)
 }
 
+const K_CHARSMAP: &str = "tokenizer.ggml.precompiled_charsmap";
+
+/// The UGM character map, checked as llama.cpp checks it (its first 4 bytes give the size of the
+/// double array, which must leave room for the replacement strings).
+fn read_charsmap(h: &GgufHeader) -> Result<Vec<u8>, TokenizerError> {
+    let bytes: Vec<u8> = match h.get(K_CHARSMAP) {
+        None => return Ok(Vec::new()),
+        Some(GgufValue::Array(GgufArray::U8(v))) => v.clone(),
+        Some(GgufValue::Array(GgufArray::I8(v))) => v.iter().map(|&x| x as u8).collect(),
+        Some(v) => {
+            return Err(TokenizerError::WrongType {
+                key: K_CHARSMAP,
+                found: type_name(v),
+                expected: "array of u8 or i8",
+            })
+        }
+    };
+    if bytes.len() < 4 {
+        return Err(TokenizerError::BadCharsmap(
+            "shorter than its 4-byte header",
+        ));
+    }
+    let blob = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as u64;
+    if blob + 4 >= bytes.len() as u64 {
+        return Err(TokenizerError::BadCharsmap(
+            "double array runs past the end",
+        ));
+    }
+    Ok(bytes)
+}
+
 fn parse_merges(list: &[Vec<u8>]) -> FastMap<Vec<u8>, u32> {
     let mut ranks = FastMap::with_capacity_and_hasher(list.len(), Default::default());
     let mut key = Vec::new();
@@ -296,6 +332,7 @@ impl Vocab {
         let mut sep: Option<i64> = None;
         let mut mask: Option<i64> = None;
         let mut bpe_ranks = FastMap::default();
+        let mut charsmap = Vec::new();
         let vtype = match model.as_str() {
             "llama" => VocabType::Spm,
             "bert" => {
@@ -306,6 +343,14 @@ impl Vocab {
                 pad = Some(0);
                 mask = Some(103);
                 VocabType::Wpm
+            }
+            "t5" => {
+                bos = None;
+                eos = Some(1);
+                unk = Some(2);
+                pad = Some(0);
+                charsmap = read_charsmap(h)?;
+                VocabType::Ugm
             }
             "gpt2" | "gemma4" => {
                 let merges =
@@ -356,11 +401,18 @@ impl Vocab {
                 add_space_prefix = false;
                 add_bos = true;
             }
+            VocabType::Ugm => {
+                pre_type = PreType::Default;
+                add_space_prefix = false;
+                add_bos = false;
+                add_eos = true;
+            }
         }
         if let Some(v) = get_bool(h, "tokenizer.ggml.add_space_prefix")? {
             add_space_prefix = v;
         }
-        get_bool(h, "tokenizer.ggml.remove_extra_whitespaces")?;
+        let remove_extra_whitespaces =
+            get_bool(h, "tokenizer.ggml.remove_extra_whitespaces")?.unwrap_or(false);
 
         let texts = get_string_array(h, K_TOKENS)?.ok_or(TokenizerError::MissingKey(K_TOKENS))?;
         let n = texts.len();
@@ -515,6 +567,8 @@ impl Vocab {
             lowercase,
             strip_accents,
             max_token_len,
+            charsmap,
+            remove_extra_whitespaces,
             add_space_prefix,
             add_bos,
             add_eos,
