@@ -160,7 +160,7 @@ pub fn print_report(r: &KldReport) {
     println!("====== KL divergence statistics ======");
     println!("Mean    KLD: {:10.6} ± {:10.6}", r.kld.0, r.kld.1);
     for (label, v) in &r.kld_quantiles.0 {
-        println!("{:<8} KLD: {v:10.6}", quantile_label(label));
+        println!("{}KLD: {v:10.6}", quantile_label(label));
     }
     println!();
     println!("====== Token probability statistics ======");
@@ -170,7 +170,7 @@ pub fn print_report(r: &KldReport) {
         100.0 * r.p_diff.1
     );
     for (label, v) in &r.p_diff_quantiles.0 {
-        println!("{:<8} Δp: {:6.3}%", quantile_label(label), 100.0 * v);
+        println!("{}Δp: {:6.3}%", quantile_label(label), 100.0 * v);
     }
     println!(
         "RMS Δp    : {:6.3} ± {:5.3} %",
@@ -184,12 +184,13 @@ pub fn print_report(r: &KldReport) {
     );
 }
 
+/// The label column as llama-perplexity prints it (`Maximum `, `99.9%   `, ` 5.0%   `, `Median  `).
 fn quantile_label(l: &str) -> String {
     match l {
-        "max" => "Maximum".into(),
-        "min" => "Minimum".into(),
-        "median" => "Median".into(),
-        p => p.to_string(),
+        "max" => "Maximum ".into(),
+        "min" => "Minimum ".into(),
+        "median" => "Median  ".into(),
+        p => format!("{p:>5}   "),
     }
 }
 
