@@ -2,9 +2,11 @@
 //! format (`<tensor>.in_sum2` and `<tensor>.counts` F32 tensors, `imatrix.*` metadata) and the
 //! legacy `.dat` format. [`Imatrix::load`] tries GGUF first and falls back to legacy, as
 //! llama-quantize does, and [`Imatrix::weights`] gives the per-column mean squared activations
-//! that the quantizers take.
+//! that the quantizers take. [`Imatrix::save_gguf`] and [`Imatrix::save_legacy`] write both
+//! formats as llama-imatrix writes them.
 
 mod legacy;
+mod writer;
 
 use crate::gguf::{GgufArray, GgufError, GgufFile, GgufValue};
 use std::collections::BTreeMap;
@@ -35,6 +37,14 @@ pub enum ImatrixError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// An importance matrix could not be written.
+    #[error("{path}: cannot write the importance matrix: {reason}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
         reason: String,
     },
 }
