@@ -10,5 +10,6 @@
 
 pub mod backend;
 pub mod eval;
+pub mod imatrix;
 pub mod model;
 pub mod tokenizer;
