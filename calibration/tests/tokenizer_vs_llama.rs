@@ -439,10 +439,10 @@ const PRE_VARIANTS: &[&str] = &[
     "solar-open",
     "mellum2",
     "minicpm5",
+    "kimi-k2",
+    "afmoe",
+    "tiny_aya",
 ];
-
-/// Pre-tokenizers whose hand-written llama.cpp splitters are not reproduced.
-const PRE_UNSUPPORTED: &[&str] = &["kimi-k2", "afmoe", "tiny_aya", "cohere2moe"];
 
 #[test]
 fn pre_tokenizer_variants_match_live_llama_tokenize() {
@@ -452,16 +452,6 @@ fn pre_tokenizer_variants_match_live_llama_tokenize() {
     let base = header(&src.join("models/ggml-vocab-gpt-2.gguf"));
     let dir = std::env::temp_dir().join(format!("qforge-tok-pre-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for pre in PRE_UNSUPPORTED {
-        let h = with_key(&base, "tokenizer.ggml.pre", Some(GgufValue::string(*pre)));
-        assert!(
-            matches!(
-                Tokenizer::from_gguf(&h),
-                Err(TokenizerError::UnsupportedPre(_))
-            ),
-            "{pre}"
-        );
-    }
     let text = edge_texts().join("\n \n").into_bytes();
     let mut failures = Vec::new();
     for pre in PRE_VARIANTS {
@@ -576,7 +566,7 @@ fn malformed_metadata_is_an_error_not_a_panic() {
         Some(GgufValue::U32(u32::MAX)),
     ))
     .unwrap();
-    assert!(t.bos().map_or(true, |b| (b as usize) < t.n_vocab()));
+    assert!(t.bos().is_none_or(|b| (b as usize) < t.n_vocab()));
 }
 
 /// Deterministic English-like text.
@@ -636,24 +626,22 @@ fn english(bytes: usize) -> String {
 #[test]
 fn tokenizes_megabytes_quickly() {
     let Some(src) = llama_src() else { return };
-    let text = english(2 << 20);
+    let text = english(1 << 20);
     let nospace = "x".repeat(200_000) + &"7".repeat(100_000) + &"!?".repeat(50_000);
-    for v in [
-        "ggml-vocab-llama-spm.gguf",
-        "ggml-vocab-llama-bpe.gguf",
-        "ggml-vocab-qwen2.gguf",
-        "ggml-vocab-gpt-2.gguf",
-    ] {
-        let tok = load(&src.join("models").join(v)).unwrap();
+    // every vocabulary: SPM, WPM, UGM and each BPE pre-tokenizer path (hand-written splitters
+    // and regexes)
+    for path in vocab_files(&src) {
+        let v = name(&path);
+        let tok = load(&path).unwrap();
         let t0 = std::time::Instant::now();
         let ids = tok.encode(&text, true, false);
-        let per_mb = t0.elapsed().as_secs_f64() / 2.0;
+        let per_mb = t0.elapsed().as_secs_f64();
         assert!(ids.len() > 100_000);
         let t1 = std::time::Instant::now();
         tok.encode(&nospace, true, false);
         let long = t1.elapsed().as_secs_f64();
         eprintln!("{v}: {per_mb:.3} s/MB, 400 kB without spaces {long:.3} s");
-        assert!(per_mb < 0.5, "{v}: {per_mb:.3} s per MB");
+        assert!(per_mb < 0.75, "{v}: {per_mb:.3} s per MB");
         assert!(long < 2.0, "{v}: {long:.3} s on a long word");
     }
 }

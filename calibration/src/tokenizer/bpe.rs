@@ -27,18 +27,10 @@ pub(crate) fn tokenize(vocab: &Vocab, words: &[Vec<u8>], byte_encoded: bool, out
         syms.clear();
         heap.clear();
         let mut offset = 0;
-        if vocab.ignore_merges && vocab.text_to_token(word).is_some() {
-            syms.push(Sym {
-                prev: -1,
-                next: -1,
-                start: 0,
-                n: word.len(),
-            });
-            offset = word.len();
-        } else if vocab.pre_type == PreType::Gemma4
-            && word.iter().all(|&c| c == b'\n')
-            && vocab.text_to_token(word).is_some()
-        {
+        // a word that is a token is kept whole with ignore_merges, and newline runs for Gemma 4
+        let whole = vocab.ignore_merges
+            || (vocab.pre_type == PreType::Gemma4 && word.iter().all(|&c| c == b'\n'));
+        if whole && vocab.text_to_token(word).is_some() {
             syms.push(Sym {
                 prev: -1,
                 next: -1,

@@ -1,4 +1,5 @@
-//! Tokenizers that give the token ids llama.cpp gives: SentencePiece and byte-level BPE.
+//! Tokenizers that give the token ids llama.cpp gives: SentencePiece, byte-level BPE, WordPiece
+//! and Unigram.
 //!
 //! [`Tokenizer::from_gguf`] reads llama.cpp's tokenizer metadata the way the pinned
 //! `llama_vocab::impl::load` does (defaults per tokenizer and pre-tokenizer type, special and
@@ -7,11 +8,9 @@
 //! merges per fragment, then BOS/EOS.
 //!
 //! Supported: `tokenizer.ggml.model` = `llama` (SPM), `bert` (WPM), `t5` (UGM), `gpt2` and
-//! `gemma4` (BPE)
-//! with every pre-tokenizer llama.cpp lists except `kimi-k2`, `afmoe`, `tiny_aya`/`cohere2moe`,
-//! whose hand-written splitters are not reproduced (refused with
-//! [`TokenizerError::UnsupportedPre`]); RWKV, PLaMo-2 and the `hybriddna`/`whitespace`
-//! models are refused with [`TokenizerError::UnsupportedModel`].
+//! `gemma4` (BPE) with every pre-tokenizer the pinned llama.cpp lists (an unknown name is
+//! [`TokenizerError::UnsupportedPre`], as llama.cpp refuses it too). RWKV, PLaMo-2 and the
+//! `hybriddna`/`whitespace` models are refused with [`TokenizerError::UnsupportedModel`].
 
 mod bpe;
 mod error;

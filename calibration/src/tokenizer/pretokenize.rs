@@ -15,6 +15,9 @@ const LLAMA3_B: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD
 const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const QWEN35: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const NEWLINES: &str = r"[^\n]+|[\n]+";
+const KIMI_K2: &str = r"\p{Han}+";
+const AFMOE_DIGITS: &str = r"\p{AFMoE_digits}";
+const TINY_AYA_DIGITS: &str = r"\d{1,3}(?=(?:\d{3})*\b)";
 
 /// The unicode-category escapes llama.cpp collapses, with the category each stands for.
 const UCATS: [(&str, u16); 10] = [
@@ -145,6 +148,8 @@ enum Step {
         marks: bool,
     },
     Newlines,
+    KimiK2,
+    Afmoe,
     Regex {
         re: Regex,
         collapsed: bool,
@@ -181,6 +186,8 @@ impl PreTokenizer {
                     marks: true,
                 },
                 NEWLINES => Step::Newlines,
+                KIMI_K2 => Step::KimiK2,
+                AFMOE_DIGITS | TINY_AYA_DIGITS => Step::Afmoe,
                 _ => {
                     let collapsed = uses_categories(p);
                     let translated = if collapsed {
@@ -240,6 +247,8 @@ impl PreTokenizer {
                     split_llama3_like(&cpts, &offsets, *max_digits, *marks)
                 }
                 Step::Newlines => split_newlines(&cpts, &offsets),
+                Step::KimiK2 => split_kimi_k2(&cpts, &offsets),
+                Step::Afmoe => split_afmoe(&cpts, &offsets),
                 Step::Regex { re, collapsed: c } => {
                     split_regex(re, if *c { &collapsed } else { &cpts }, &offsets)
                 }
@@ -365,10 +374,7 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
                 }
                 if pos + 2 < end {
                     let nn = c.cpt(pos + 2);
-                    if (n == 'r' as u32 && nn == 'e' as u32)
-                        || (n == 'v' as u32 && nn == 'e' as u32)
-                        || (n == 'l' as u32 && nn == 'l' as u32)
-                    {
+                    if contraction3(n, nn) {
                         pos += c.add(pos + 3);
                         continue;
                     }
@@ -426,6 +432,12 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
     out
 }
 
+/// Whether `'` followed by `n`, `nn` is `'re`, `'ve` or `'ll`.
+fn contraction3(n: u32, nn: u32) -> bool {
+    ((n == 'r' as u32 || n == 'v' as u32) && nn == 'e' as u32)
+        || (n == 'l' as u32 && nn == 'l' as u32)
+}
+
 fn ascii_lower(c: u32) -> u32 {
     if ('A' as u32..='Z' as u32).contains(&c) {
         c + 32
@@ -468,10 +480,7 @@ fn split_llama3_like(
                 }
                 if pos + 2 < end {
                     let nn = ascii_lower(c.cpt(pos + 2));
-                    if (n == 'r' as u32 && nn == 'e' as u32)
-                        || (n == 'v' as u32 && nn == 'e' as u32)
-                        || (n == 'l' as u32 && nn == 'l' as u32)
-                    {
+                    if contraction3(n, nn) {
                         pos += c.add(pos + 3);
                         continue;
                     }
@@ -561,6 +570,191 @@ fn split_llama3_like(
     out
 }
 
+/// Han ideographs as `unicode_cpt_is_han` lists them.
+fn is_han(c: u32) -> bool {
+    (0x4E00..=0x9FFF).contains(&c)
+        || (0x3400..=0x4DBF).contains(&c)
+        || (0x20000..=0x2A6DF).contains(&c)
+        || (0x2A700..=0x2B73F).contains(&c)
+        || (0x2B740..=0x2B81F).contains(&c)
+        || (0x2B820..=0x2CEAF).contains(&c)
+        || (0x2CEB0..=0x2EBEF).contains(&c)
+        || (0xF900..=0xFAFF).contains(&c)
+        || (0x2F800..=0x2FA1F).contains(&c)
+}
+
+/// llama.cpp's hand-written Kimi-K2 splitter (all of K2's patterns in one pass).
+fn split_kimi_k2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut start = 0;
+    for &len in offsets {
+        let mut c = Chunk {
+            cpts,
+            ini: start,
+            end: start + len,
+            prev_end: start,
+            out: &mut out,
+        };
+        start += len;
+        let end = c.end;
+        let mut pos = c.ini;
+        let crlf = |x: u32| x == '\r' as u32 || x == '\n' as u32;
+        while pos < end {
+            let cpt = c.cpt(pos);
+            let f = c.flags(pos);
+            // [\p{Han}]+
+            if is_han(cpt) {
+                while is_han(c.cpt(pos)) {
+                    pos += 1;
+                }
+                c.add(pos);
+                continue;
+            }
+            // letter words (Han excluded) with an optional leading character and contraction
+            let letter_at = |c: &Chunk, p: usize| c.flags(p).is_letter() && !is_han(c.cpt(p));
+            let lead = !(crlf(cpt) || f.is_letter() || f.is_number());
+            if (f.is_letter() && !is_han(cpt)) || (lead && letter_at(&c, pos + 1)) {
+                let mut has_lead = false;
+                if lead {
+                    has_lead = true;
+                    pos += 1;
+                }
+                let mut has_letters = false;
+                while letter_at(&c, pos) {
+                    has_letters = true;
+                    pos += 1;
+                }
+                if has_letters || (!has_lead && letter_at(&c, pos)) {
+                    if !has_letters {
+                        pos += 1;
+                    }
+                    while letter_at(&c, pos) {
+                        pos += 1;
+                    }
+                    if c.cpt(pos) == '\'' as u32 && pos + 1 < end {
+                        let n = ascii_lower(c.cpt(pos + 1));
+                        if [b's', b't', b'm', b'd'].iter().any(|&x| n == x as u32) {
+                            pos += 2;
+                        } else if pos + 2 < end {
+                            let nn = ascii_lower(c.cpt(pos + 2));
+                            if contraction3(n, nn) {
+                                pos += 3;
+                            }
+                        }
+                    }
+                    c.add(pos);
+                    continue;
+                } else if has_lead {
+                    pos -= 1;
+                }
+            }
+            // \p{N}{1,3}
+            if f.is_number() {
+                let mut ini = pos;
+                while c.flags(pos).is_number() {
+                    pos += 1;
+                    if pos - ini >= 3 {
+                        c.add(pos);
+                        ini = pos;
+                    }
+                }
+                c.add(pos);
+                continue;
+            }
+            //  ?[^\s\p{L}\p{N}]+[\r\n]*
+            let mut f2 = if cpt == ' ' as u32 {
+                c.flags(pos + 1)
+            } else {
+                f
+            };
+            let other =
+                |f: CptFlags| !(f.is_whitespace() || f.is_letter() || f.is_number()) && f.any();
+            if other(f2) {
+                pos += (cpt == ' ' as u32) as usize;
+                while other(f2) {
+                    pos += 1;
+                    f2 = c.flags(pos);
+                }
+                while crlf(c.cpt(pos)) {
+                    pos += 1;
+                }
+                c.add(pos);
+                continue;
+            }
+            let mut nws = 0;
+            let mut last_crlf_end = 0;
+            while c.flags(pos + nws).is_whitespace() {
+                if crlf(c.cpt(pos + nws)) {
+                    last_crlf_end = pos + nws + 1;
+                }
+                nws += 1;
+            }
+            if last_crlf_end > 0 {
+                pos = last_crlf_end;
+                c.add(pos);
+                continue;
+            }
+            if nws > 1 && c.cpt(pos + nws) != OUT_OF_RANGE {
+                pos += nws - 1;
+                c.add(pos);
+                continue;
+            }
+            if nws > 0 {
+                pos += nws;
+                c.add(pos);
+                continue;
+            }
+            pos += 1;
+            c.add(pos);
+        }
+    }
+    out
+}
+
+/// llama.cpp's AFMoE digit splitter (also used for tiny_aya's digit pattern): each digit run is
+/// cut into a leading group of `len % 3` digits and then groups of three; text before a run
+/// stays attached to its first group, as in llama.cpp.
+fn split_afmoe(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut start = 0;
+    for &len in offsets {
+        let mut c = Chunk {
+            cpts,
+            ini: start,
+            end: start + len,
+            prev_end: start,
+            out: &mut out,
+        };
+        start += len;
+        let end = c.end;
+        let mut pos = c.ini;
+        while pos < end {
+            if c.flags(pos).is_number() {
+                let first = pos;
+                while pos < end && c.flags(pos).is_number() {
+                    pos += 1;
+                }
+                let count = pos - first;
+                let mut cur = first;
+                if count % 3 > 0 {
+                    cur += count % 3;
+                    c.add(cur);
+                }
+                while cur < first + count {
+                    cur += 3;
+                    c.add(cur);
+                }
+                continue;
+            }
+            pos += 1;
+        }
+        if c.prev_end < end {
+            c.add(end);
+        }
+    }
+    out
+}
+
 /// llama.cpp's splitter for `[^\n]+|[\n]+`: runs of newlines and runs of anything else.
 fn split_newlines(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
     let mut out = Vec::with_capacity(offsets.len());
@@ -621,6 +815,9 @@ mod tests {
             P::Minicpm5,
             P::Whitespace,
             P::Default,
+            P::KimiK2,
+            P::Afmoe,
+            P::TinyAya,
         ] {
             PreTokenizer::new(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
         }

@@ -58,7 +58,7 @@ pub(crate) fn words_are_independent(vocab: &Vocab) -> bool {
     let sp = "\u{2581}".as_bytes();
     vocab.tokens.iter().all(|t| {
         let x = &t.text;
-        (1..x.len()).all(|i| !(x[i..].starts_with(sp) && !x[..i].ends_with(sp)))
+        (1..x.len()).all(|i| !x[i..].starts_with(sp) || x[..i].ends_with(sp))
     })
 }
 

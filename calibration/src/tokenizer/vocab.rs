@@ -264,11 +264,6 @@ fn pre_flags(name: &str) -> Result<PreFlags, TokenizerError> {
     Ok(f)
 }
 
-/// Pre-tokenizers whose llama.cpp splitters this crate does not reproduce.
-fn pre_supported(p: PreType) -> bool {
-    !matches!(p, PreType::KimiK2 | PreType::Afmoe | PreType::TinyAya)
-}
-
 const K_CHARSMAP: &str = "tokenizer.ggml.precompiled_charsmap";
 
 /// The UGM character map, checked as llama.cpp checks it (its first 4 bytes give the size of the
@@ -353,9 +348,12 @@ impl Vocab {
                 VocabType::Ugm
             }
             "gpt2" | "gemma4" => {
-                let merges =
-                    get_string_array(h, K_MERGES)?.ok_or(TokenizerError::MissingKey(K_MERGES))?;
-                bpe_ranks = parse_merges(merges);
+                match get_string_array(h, K_MERGES)? {
+                    Some(merges) => bpe_ranks = parse_merges(merges),
+                    // Kimi-K2 tokenizes without merges
+                    None if model == "gpt2" && pre_name == "kimi-k2" => {}
+                    None => return Err(TokenizerError::MissingKey(K_MERGES)),
+                }
                 if model == "gpt2" {
                     bos = Some(11);
                     eos = Some(11);
@@ -379,9 +377,6 @@ impl Vocab {
         match vtype {
             VocabType::Bpe => {
                 let f = pre_flags(&pre_name)?;
-                if !pre_supported(f.pre) {
-                    return Err(TokenizerError::UnsupportedPre(pre_name));
-                }
                 pre_type = f.pre;
                 add_space_prefix = false;
                 escape_whitespaces = f.escape_whitespaces;
@@ -717,7 +712,7 @@ impl Vocab {
             let ret = has(&v, &eog, b"<|return|>");
             let call = has(&v, &eog, b"<|call|>") || has(&v, &eog, b"<|calls|>");
             let flush = has(&v, &eog, b"<|flush|>");
-            if (ret && call) || (call && flush) {
+            if call && (ret || flush) {
                 eog.remove(&end_id);
                 v.tokens[end_id as usize].attr = attr::USER_DEFINED;
             }
