@@ -640,7 +640,16 @@ fn tokenizes_megabytes_quickly() {
         let t1 = std::time::Instant::now();
         tok.encode(&nospace, true, false);
         let long = t1.elapsed().as_secs_f64();
-        eprintln!("{v}: {per_mb:.3} s/MB, 400 kB without spaces {long:.3} s");
+        let t2 = std::time::Instant::now();
+        tok.encode(&text, true, true);
+        let special_per_mb = t2.elapsed().as_secs_f64();
+        eprintln!(
+            "{v}: {per_mb:.3} s/MB ({special_per_mb:.3} with special parsing), 400 kB without spaces {long:.3} s"
+        );
+        assert!(
+            special_per_mb < 0.75,
+            "{v}: {special_per_mb:.3} s per MB with special parsing"
+        );
         assert!(per_mb < 0.75, "{v}: {per_mb:.3} s per MB");
         assert!(long < 2.0, "{v}: {long:.3} s on a long word");
     }
