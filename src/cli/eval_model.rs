@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use qforge_calibration::eval::log_softmax::{compress, compressed_row_len};
 use qforge_calibration::eval::{kld::BaseLogProbs, ChunkPlan, EvalError};
-use qforge_calibration::model::Model;
+use qforge_calibration::model::{ActivationObserver, Model};
 use qforge_calibration::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 
@@ -72,10 +72,46 @@ impl EvalModel {
         Ok(self.tokenizer.encode_bytes(&text, true, false))
     }
 
+    /// Like [`EvalModel::tokenize_file`], with special tokens in the text parsed when
+    /// `parse_special` (llama-imatrix's `--parse-special`).
+    pub fn tokenize_file_with(&self, file: &Path, parse_special: bool) -> Result<Vec<u32>> {
+        let mut text =
+            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if text.last() == Some(&b'\n') {
+            text.pop();
+        }
+        Ok(self.tokenizer.encode_bytes(&text, true, parse_special))
+    }
+
+    /// Experts per MoE layer (0 for dense models).
+    pub fn n_expert(&self) -> usize {
+        self.model.hparams().n_expert
+    }
+
+    /// The forward pass with every position output and every weight product shown to
+    /// `observer` (what llama-imatrix collects from).
+    pub fn eval_observed(
+        &self,
+        tokens: &[u32],
+        observer: &mut dyn ActivationObserver,
+    ) -> Result<Vec<f32>, EvalError> {
+        self.model
+            .eval(tokens, 0, Some(observer))
+            .map_err(EvalError::model)
+    }
+
     /// The forward pass as the evaluations call it.
     pub fn eval(&self, tokens: &[u32], first: usize) -> Result<Vec<f32>, EvalError> {
         self.model
             .eval(tokens, first, None)
+            .map_err(EvalError::model)
+    }
+
+    /// The forward pass over several independent sequences at once (bit-identical to one
+    /// [`EvalModel::eval`] per sequence, faster): the logits of each, from `first` on.
+    pub fn eval_batch(&self, seqs: &[&[u32]], first: usize) -> Result<Vec<Vec<f32>>, EvalError> {
+        self.model
+            .eval_batch(seqs, first, None)
             .map_err(EvalError::model)
     }
 }

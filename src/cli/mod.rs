@@ -2,6 +2,7 @@
 
 mod check;
 mod eval_model;
+mod imatrix;
 mod inspect_gguf;
 mod inspect_hf;
 mod kld;
@@ -34,6 +35,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Perplexity of a model on a text, as llama-perplexity computes it.
     Perplexity(perplexity::PerplexityArgs),
+    /// Importance matrix of a model over a calibration text, as llama-imatrix computes it.
+    Imatrix(imatrix::ImatrixArgs),
     /// KL-divergence of a model against a base model or saved base log-probabilities.
     Kld(kld::KldArgs),
     /// Quality gate: KL-divergence and perplexity limits against a base; exit status 3 when crossed.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(a) => quantize::run(a, threads),
         Command::Inspect(a) => inspect(&a.path, a.json),
         Command::Perplexity(a) => with_threads(threads, || perplexity::run(a)),
+        Command::Imatrix(a) => with_threads(threads, || imatrix::run(a)),
         Command::Kld(a) => with_threads(threads, || kld::run(a)),
         Command::Check(a) => with_threads(threads, || check::run(a)),
     }
