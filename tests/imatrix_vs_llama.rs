@@ -300,3 +300,26 @@ fn quantize_with_our_imatrix_matches_llama_quantize() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same file whatever the thread count.
+#[test]
+fn deterministic_across_thread_counts() {
+    let dir = scratch("imatrix-threads");
+    let m = fixture("tiny-moe-f16.gguf");
+    let out = |j: &str| {
+        let p = dir.join(format!("j{j}.gguf"));
+        run_ok(
+            qforge()
+                .args(["-j", j, "imatrix", "-m"])
+                .arg(&m)
+                .arg("-f")
+                .arg(text())
+                .arg("-o")
+                .arg(&p)
+                .args(["-c", CTX, "--chunks", "6"]),
+        );
+        p
+    };
+    assert_same_file(&out("1"), &out("3"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
