@@ -10,6 +10,7 @@ mod perplexity;
 mod progress;
 mod quantize;
 mod report;
+mod tokenize;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ pub enum Command {
     Imatrix(imatrix::ImatrixArgs),
     /// KL-divergence of a model against a base model or saved base log-probabilities.
     Kld(kld::KldArgs),
+    /// Token ids of a text under a model's vocabulary, as llama-tokenize prints them.
+    Tokenize(tokenize::TokenizeArgs),
     /// Quality gate: KL-divergence and perplexity limits against a base; exit status 3 when crossed.
     Check(check::CheckArgs),
 }
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Perplexity(a) => with_threads(threads, || perplexity::run(a)),
         Command::Imatrix(a) => with_threads(threads, || imatrix::run(a)),
         Command::Kld(a) => with_threads(threads, || kld::run(a)),
+        Command::Tokenize(a) => tokenize::run(a),
         Command::Check(a) => with_threads(threads, || check::run(a)),
     }
 }
