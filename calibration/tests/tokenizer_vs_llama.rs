@@ -63,6 +63,13 @@ fn oracle_dir() -> Option<PathBuf> {
     }
 }
 
+/// Serializes the tests that launch llama-tokenize many times with the timing test, so that the
+/// timings are not taken while the oracle runs.
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -305,6 +312,7 @@ fn tiny_llama_fixture_matches_live_llama_tokenize() {
 
 #[test]
 fn vocab_files_match_live_llama_tokenize() {
+    let _serial = heavy();
     let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
         return;
     };
@@ -347,6 +355,7 @@ fn long_text(src: &Path) -> Vec<u8> {
 
 #[test]
 fn long_texts_match_live_llama_tokenize() {
+    let _serial = heavy();
     let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
         return;
     };
@@ -446,6 +455,7 @@ const PRE_VARIANTS: &[&str] = &[
 
 #[test]
 fn pre_tokenizer_variants_match_live_llama_tokenize() {
+    let _serial = heavy();
     let (Some(src), Some(bin)) = (llama_src(), oracle_dir()) else {
         return;
     };
@@ -625,6 +635,7 @@ fn english(bytes: usize) -> String {
 
 #[test]
 fn tokenizes_megabytes_quickly() {
+    let _serial = heavy();
     let Some(src) = llama_src() else { return };
     let text = english(1 << 20);
     let nospace = "x".repeat(200_000) + &"7".repeat(100_000) + &"!?".repeat(50_000);
@@ -633,16 +644,26 @@ fn tokenizes_megabytes_quickly() {
     for path in vocab_files(&src) {
         let v = name(&path);
         let tok = load(&path).unwrap();
-        let t0 = std::time::Instant::now();
-        let ids = tok.encode(&text, true, false);
-        let per_mb = t0.elapsed().as_secs_f64();
-        assert!(ids.len() > 100_000);
-        let t1 = std::time::Instant::now();
-        tok.encode(&nospace, true, false);
-        let long = t1.elapsed().as_secs_f64();
-        let t2 = std::time::Instant::now();
-        tok.encode(&text, true, true);
-        let special_per_mb = t2.elapsed().as_secs_f64();
+        // best of two runs, to keep other processes on a shared machine out of the numbers
+        let best = |f: &dyn Fn()| {
+            (0..2)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        assert!(tok.encode(&text, true, false).len() > 100_000);
+        let per_mb = best(&|| {
+            tok.encode(&text, true, false);
+        });
+        let long = best(&|| {
+            tok.encode(&nospace, true, false);
+        });
+        let special_per_mb = best(&|| {
+            tok.encode(&text, true, true);
+        });
         eprintln!(
             "{v}: {per_mb:.3} s/MB ({special_per_mb:.3} with special parsing), 400 kB without spaces {long:.3} s"
         );
