@@ -64,6 +64,22 @@ pub struct AttnShape {
     pub first_pos: usize,
 }
 
+/// One attention call: the query rows of one micro-batch of one sequence, that sequence's F16
+/// key/value caches, and where the result goes.
+#[derive(Debug)]
+pub struct AttnJob<'a> {
+    /// Query rows, `n × n_head × head_dim`.
+    pub q: &'a [f32],
+    /// Key cache, `(first_pos + n) × n_head_kv × head_dim` (or more rows; the extra are unused).
+    pub k: &'a [f16],
+    /// Value cache, laid out as `k`.
+    pub v: &'a [f16],
+    /// Heads, head dimension and the position of the first query row.
+    pub shape: AttnShape,
+    /// Output rows, `n × n_head × head_dim`.
+    pub out: &'a mut [f32],
+}
+
 /// A weight-tensor matrix prepared for products (implementation-defined storage).
 pub trait Matrix: Send + Sync {
     /// Row length (`ne0`, the input width).
@@ -110,10 +126,11 @@ pub trait Backend: Send + Sync {
         p: &RopeParams,
     );
 
-    /// Causal attention of the query rows `q` (`n × n_head × head_dim`) over the F16 caches `k`
-    /// and `v` (`(first_pos + n) × n_head_kv × head_dim`) with scores scaled by `scale`, into
-    /// `out` (`n × n_head × head_dim`), rounded as llama.cpp's CPU flash-attention kernel rounds.
-    fn attention(&self, q: &[f32], k: &[f16], v: &[f16], s: AttnShape, scale: f32, out: &mut [f32]);
+    /// Causal attention of each job's query rows over its F16 caches with scores scaled by
+    /// `scale`, rounded as llama.cpp's CPU flash-attention kernel rounds a micro-batch of one
+    /// sequence; the jobs are independent (they may run in parallel) and each job's result does
+    /// not depend on the others.
+    fn attention(&self, jobs: &mut [AttnJob<'_>], scale: f32);
 
     /// `out = silu(gate) * up`, elementwise over rows of `n_cols`.
     fn swiglu(&self, gate: &[f32], up: &[f32], n_cols: usize, out: &mut [f32]);

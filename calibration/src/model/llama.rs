@@ -6,7 +6,7 @@ use super::hparams::HParams;
 use super::moe;
 use super::observer::ActivationObserver;
 use super::source::{TensorMeta, WeightSource};
-use crate::backend::{AttnShape, Backend, CpuBackend, RopeParams, WeightView};
+use crate::backend::{AttnJob, AttnShape, Backend, CpuBackend, RopeParams, WeightView};
 use half::f16;
 use qforge_formats::ggml::dequantize;
 use qforge_formats::gguf::GgufFile;
@@ -239,29 +239,47 @@ impl<B: Backend> Model<B> {
         &self,
         tokens: &[u32],
         first_output: usize,
-        mut observer: Option<&mut dyn ActivationObserver>,
+        observer: Option<&mut dyn ActivationObserver>,
     ) -> Result<Vec<f32>, ModelError> {
+        let mut out = self.eval_batch(&[tokens], first_output, observer)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Evaluates several independent sequences in one pass, each as [`Model::eval`] would (its
+    /// own causal context from position 0, its own micro-batches), and returns each sequence's
+    /// logits of positions `first_output..`. The weight products see the rows of all sequences
+    /// together (as llama-perplexity's multi-sequence batches do), which is faster; the results
+    /// are bit-identical to evaluating the sequences one at a time. The observer sees each
+    /// sequence's rows exactly as [`Model::eval`] shows them, sequence after sequence.
+    pub fn eval_batch(
+        &self,
+        seqs: &[&[u32]],
+        first_output: usize,
+        mut observer: Option<&mut dyn ActivationObserver>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let hp = &self.hp;
-        let n = tokens.len();
-        if n == 0 || first_output >= n {
-            return Err(ModelError::Request(format!(
-                "first output {first_output} must be below the token count {n}"
-            )));
+        for tokens in seqs {
+            let n = tokens.len();
+            if n == 0 || first_output >= n {
+                return Err(ModelError::Request(format!(
+                    "first output {first_output} must be below the token count {n}"
+                )));
+            }
+            if let Some(&t) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
+                return Err(ModelError::Request(format!(
+                    "token id {t} outside the vocabulary of {}",
+                    hp.n_vocab
+                )));
+            }
         }
-        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
-            return Err(ModelError::Request(format!(
-                "token id {t} outside the vocabulary of {}",
-                hp.n_vocab
-            )));
+        if seqs.is_empty() {
+            return Ok(Vec::new());
         }
         let be = &self.backend;
         let (ne, hd) = (hp.n_embd, hp.head_dim);
         let (qd, kvd) = (hp.n_head * hd, hp.n_head_kv * hd);
-        let ubatches: Vec<Range<usize>> = (0..n)
-            .step_by(N_UBATCH)
-            .map(|s| s..(s + N_UBATCH).min(n))
-            .collect();
-        let positions: Vec<u32> = (0..n as u32).collect();
+        let lay = BatchLayout::new(seqs, first_output);
+        let n = lay.n_rows;
         let path = self.src.path().to_path_buf();
         let be_err = |source| ModelError::Backend {
             path: path.clone(),
@@ -284,7 +302,8 @@ impl<B: Backend> Model<B> {
                 ne: [ne, hp.n_vocab, 1],
                 data: &bytes,
             };
-            be.get_rows(&view, tokens, &mut x).map_err(be_err)?;
+            let tokens: Vec<u32> = seqs.iter().flat_map(|s| s.iter().copied()).collect();
+            be.get_rows(&view, &tokens, &mut x).map_err(be_err)?;
         }
 
         let mut cur = vec![0.0f32; n * ne];
@@ -308,104 +327,190 @@ impl<B: Backend> Model<B> {
                 (&layer.v, &mut v, kvd),
             ] {
                 self.load(name, &mut mats[0])?;
-                observe(&mut observer, name, None, &cur, 0, ne, &ubatches);
+                observe(&mut observer, name, None, &cur, ne, &lay.groups);
                 be.matmul(&mats[0], 0, &cur, n, out);
                 debug_assert_eq!(out.len(), n * width);
             }
-            be.rope(&mut q, hp.n_head, hd, &positions, &self.rope);
-            be.rope(&mut k, hp.n_head_kv, hd, &positions, &self.rope);
+            be.rope(&mut q, hp.n_head, hd, &lay.positions, &self.rope);
+            be.rope(&mut k, hp.n_head_kv, hd, &lay.positions, &self.rope);
             be.to_f16(&k, &mut kc);
             be.to_f16(&v, &mut vc);
-            for ub in &ubatches {
-                let shape = AttnShape {
-                    n_head: hp.n_head,
-                    n_head_kv: hp.n_head_kv,
-                    head_dim: hd,
-                    first_pos: ub.start,
-                };
-                be.attention(
-                    &q[ub.start * qd..ub.end * qd],
-                    &kc[..ub.end * kvd],
-                    &vc[..ub.end * kvd],
-                    shape,
-                    scale,
-                    &mut attn[ub.start * qd..ub.end * qd],
-                );
+            {
+                // One job per micro-batch of each sequence, over that sequence's cache.
+                let mut jobs = Vec::with_capacity(lay.groups.len());
+                let mut rest: &mut [f32] = &mut attn;
+                for (s, ub) in lay.ubatches() {
+                    let off = lay.offsets[s];
+                    let (out, tail) = rest.split_at_mut(ub.len() * qd);
+                    rest = tail;
+                    jobs.push(AttnJob {
+                        q: &q[(off + ub.start) * qd..(off + ub.end) * qd],
+                        k: &kc[off * kvd..(off + ub.end) * kvd],
+                        v: &vc[off * kvd..(off + ub.end) * kvd],
+                        shape: AttnShape {
+                            n_head: hp.n_head,
+                            n_head_kv: hp.n_head_kv,
+                            head_dim: hd,
+                            first_pos: ub.start,
+                        },
+                        out,
+                    });
+                }
+                be.attention(&mut jobs, scale);
             }
             self.load(&layer.o, &mut mats[0])?;
-            observe(&mut observer, &layer.o, None, &attn, 0, qd, &ubatches);
+            observe(&mut observer, &layer.o, None, &attn, qd, &lay.groups);
             be.matmul(&mats[0], 0, &attn, n, &mut o);
 
             // The last layer keeps only the output rows (inp_out_ids) from here on.
-            let r0 = if last { first_output } else { 0 };
-            let rows = n - r0;
-            let xs = &mut x[r0 * ne..];
-            be.add(xs, &o[r0 * ne..]);
+            let (rows, groups) = if last {
+                lay.compact(&mut x, ne);
+                lay.compact(&mut o, ne);
+                (lay.n_out, &lay.out_groups)
+            } else {
+                (n, &lay.groups)
+            };
+            let xs = &mut x[..rows * ne];
+            be.add(xs, &o[..rows * ne]);
             let normed = &mut cur[..rows * ne];
             be.rms_norm(xs, &layer.ffn_norm, hp.rms_eps, normed);
             let ffn_out = &mut o[..rows * ne];
             let ctx = moe::FfnCtx {
                 model: self,
                 layer,
-                rows: r0..n,
-                ubatches: &ubatches,
+                groups,
             };
             if layer.router.is_some() {
                 moe::moe_ffn(&ctx, normed, &mut mats, &mut ffn, &mut observer, ffn_out)?;
             } else {
                 moe::dense_ffn(&ctx, normed, &mut mats, &mut ffn, &mut observer, ffn_out)?;
             }
-            be.add(&mut x[r0 * ne..], &o[..rows * ne]);
+            be.add(&mut x[..rows * ne], &o[..rows * ne]);
         }
 
-        let rows = n - first_output;
+        let rows = lay.n_out;
         let normed = &mut cur[..rows * ne];
-        be.rms_norm(
-            &x[first_output * ne..],
-            &self.output_norm,
-            hp.rms_eps,
-            normed,
-        );
+        be.rms_norm(&x[..rows * ne], &self.output_norm, hp.rms_eps, normed);
         self.load(&self.output, &mut mats[0])?;
         observe(
             &mut observer,
             &self.output,
             None,
             normed,
-            first_output,
             ne,
-            &ubatches,
+            &lay.out_groups,
         );
-        let mut logits = vec![0.0f32; rows * hp.n_vocab];
+        let nv = hp.n_vocab;
+        let mut logits = vec![0.0f32; rows * nv];
         be.matmul(&mats[0], 0, normed, rows, &mut logits);
-        Ok(logits)
+        if seqs.len() == 1 {
+            return Ok(vec![logits]);
+        }
+        Ok(lay
+            .out_offsets
+            .iter()
+            .zip(seqs)
+            .map(|(&c, s)| logits[c * nv..(c + s.len() - first_output) * nv].to_vec())
+            .collect())
     }
 }
 
-/// Passes the rows of `buf` (holding positions `p0..`, `n_cols` wide) to the observer, one call
-/// per micro-batch.
+/// Where each sequence of a batch lies in the stacked rows.
+struct BatchLayout {
+    /// Lengths of the sequences.
+    lens: Vec<usize>,
+    /// First row of each sequence.
+    offsets: Vec<usize>,
+    /// First output row of each sequence once the last layer has dropped the others.
+    out_offsets: Vec<usize>,
+    first_output: usize,
+    n_rows: usize,
+    n_out: usize,
+    /// Position of each row within its sequence.
+    positions: Vec<u32>,
+    /// Row ranges of the micro-batches, sequence by sequence (what the observer is shown).
+    groups: Vec<Range<usize>>,
+    /// The same, restricted to the output rows and in compacted row numbers.
+    out_groups: Vec<Range<usize>>,
+}
+
+impl BatchLayout {
+    fn new(seqs: &[&[u32]], first_output: usize) -> Self {
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let (mut offsets, mut out_offsets) = (Vec::new(), Vec::new());
+        let (mut n_rows, mut n_out) = (0, 0);
+        for &l in &lens {
+            offsets.push(n_rows);
+            out_offsets.push(n_out);
+            n_rows += l;
+            n_out += l - first_output;
+        }
+        let positions = lens.iter().flat_map(|&l| 0..l as u32).collect();
+        let mut lay = BatchLayout {
+            lens,
+            offsets,
+            out_offsets,
+            first_output,
+            n_rows,
+            n_out,
+            positions,
+            groups: Vec::new(),
+            out_groups: Vec::new(),
+        };
+        for (s, ub) in lay.ubatches() {
+            let off = lay.offsets[s];
+            lay.groups.push(off + ub.start..off + ub.end);
+            let (a, b) = (ub.start.max(first_output), ub.end);
+            if a < b {
+                let c = lay.out_offsets[s];
+                lay.out_groups
+                    .push(c + a - first_output..c + b - first_output);
+            }
+        }
+        lay
+    }
+
+    /// Each sequence's micro-batches (positions within the sequence), in order.
+    fn ubatches(&self) -> Vec<(usize, Range<usize>)> {
+        self.lens
+            .iter()
+            .enumerate()
+            .flat_map(|(s, &l)| {
+                (0..l)
+                    .step_by(N_UBATCH)
+                    .map(move |a| (s, a..(a + N_UBATCH).min(l)))
+            })
+            .collect()
+    }
+
+    /// Moves each sequence's output rows (`width` values each) to the front of `buf`, in order.
+    fn compact(&self, buf: &mut [f32], width: usize) {
+        for (s, &l) in self.lens.iter().enumerate() {
+            let src = (self.offsets[s] + self.first_output) * width;
+            let dst = self.out_offsets[s] * width;
+            let len = (l - self.first_output) * width;
+            // dst <= src: a forward move within the buffer.
+            buf.copy_within(src..src + len, dst);
+        }
+    }
+}
+
+/// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per row range of
+/// `groups` (the micro-batches of each sequence, in order).
 pub(super) fn observe(
     observer: &mut Option<&mut dyn ActivationObserver>,
     name: &str,
     expert: Option<usize>,
     buf: &[f32],
-    p0: usize,
     n_cols: usize,
-    ubatches: &[Range<usize>],
+    groups: &[Range<usize>],
 ) {
     let Some(obs) = observer.as_deref_mut() else {
         return;
     };
-    let p1 = p0 + buf.len() / n_cols;
-    for ub in ubatches {
-        let (s, e) = (ub.start.max(p0), ub.end.min(p1));
-        if s < e {
-            obs.observe(
-                name,
-                expert,
-                &buf[(s - p0) * n_cols..(e - p0) * n_cols],
-                n_cols,
-            );
+    for g in groups {
+        if !g.is_empty() {
+            obs.observe(name, expert, &buf[g.start * n_cols..g.end * n_cols], n_cols);
         }
     }
 }

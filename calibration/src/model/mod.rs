@@ -4,6 +4,8 @@
 //! sequence through it and returns logits matching llama.cpp's CPU backend. Weights come through
 //! the [`WeightSource`] trait, so sources other than GGUF can plug in.
 
+#[cfg(test)]
+mod batch_tests;
 mod error;
 mod hparams;
 mod llama;

@@ -22,9 +22,9 @@ pub(super) struct FfnScratch {
 pub(super) struct FfnCtx<'a, B: Backend> {
     pub model: &'a Model<B>,
     pub layer: &'a Layer,
-    /// Positions of the rows given to the block.
-    pub rows: Range<usize>,
-    pub ubatches: &'a [Range<usize>],
+    /// Row ranges of the block's input shown to the observer, one per micro-batch of each
+    /// sequence (see [`observe`]).
+    pub groups: &'a [Range<usize>],
 }
 
 /// `down(silu(gate(x)) * up(x))` for the rows of `x`, into `out`.
@@ -38,8 +38,8 @@ pub(super) fn dense_ffn<B: Backend>(
 ) -> Result<(), ModelError> {
     let be = c.model.backend();
     let hp = c.model.hparams();
-    let (n, ne, ff) = (c.rows.len(), hp.n_embd, hp.n_ff);
-    let p0 = c.rows.start;
+    let (ne, ff) = (hp.n_embd, hp.n_ff);
+    let n = x.len() / ne;
     s.gate.resize(n * ff, 0.0);
     s.up.resize(n * ff, 0.0);
     s.act.resize(n * ff, 0.0);
@@ -47,14 +47,14 @@ pub(super) fn dense_ffn<B: Backend>(
         unreachable!("three matrices")
     };
     c.model.load(&c.layer.up, mu)?;
-    observe(observer, &c.layer.up, None, x, p0, ne, c.ubatches);
+    observe(observer, &c.layer.up, None, x, ne, c.groups);
     be.matmul(mu, 0, x, n, &mut s.up);
     c.model.load(&c.layer.gate, mg)?;
-    observe(observer, &c.layer.gate, None, x, p0, ne, c.ubatches);
+    observe(observer, &c.layer.gate, None, x, ne, c.groups);
     be.matmul(mg, 0, x, n, &mut s.gate);
     be.swiglu(&s.gate, &s.up, ff, &mut s.act);
     c.model.load(&c.layer.down, md)?;
-    observe(observer, &c.layer.down, None, &s.act, p0, ff, c.ubatches);
+    observe(observer, &c.layer.down, None, &s.act, ff, c.groups);
     be.matmul(md, 0, &s.act, n, out);
     Ok(())
 }
@@ -70,9 +70,9 @@ pub(super) fn moe_ffn<B: Backend>(
 ) -> Result<(), ModelError> {
     let be = c.model.backend();
     let hp = c.model.hparams();
-    let (n, ne, ff) = (c.rows.len(), hp.n_embd, hp.n_ff);
+    let (ne, ff) = (hp.n_embd, hp.n_ff);
+    let n = x.len() / ne;
     let (n_exp, k) = (hp.n_expert, hp.n_expert_used);
-    let p0 = c.rows.start;
     let router = c.layer.router.as_deref().unwrap_or_default();
     let [mg, mu, md] = mats else {
         unreachable!("three matrices")
@@ -80,7 +80,7 @@ pub(super) fn moe_ffn<B: Backend>(
 
     // Gating: softmax over the router logits, top-k, weights divided by their (clamped) sum.
     c.model.load(router, mg)?;
-    observe(observer, router, None, x, p0, ne, c.ubatches);
+    observe(observer, router, None, x, ne, c.groups);
     s.probs.resize(n * n_exp, 0.0);
     be.matmul(mg, 0, x, n, &mut s.probs);
     be.soft_max(&mut s.probs, n_exp);
@@ -128,10 +128,8 @@ pub(super) fn moe_ffn<B: Backend>(
         }
         // llama-imatrix sees, per micro-batch, the rows routed to this expert.
         if let Some(obs) = observer.as_deref_mut() {
-            for ub in c.ubatches {
-                let idx: Vec<usize> = (0..m)
-                    .filter(|&i| ub.contains(&(p0 + routed[i].0)))
-                    .collect();
+            for g in c.groups {
+                let idx: Vec<usize> = (0..m).filter(|&i| g.contains(&routed[i].0)).collect();
                 if idx.is_empty() {
                     continue;
                 }
@@ -150,10 +148,8 @@ pub(super) fn moe_ffn<B: Backend>(
         be.matmul(mg, e, &s.xe, m, &mut s.gate);
         be.swiglu(&s.gate, &s.up, ff, &mut s.act);
         if let Some(obs) = observer.as_deref_mut() {
-            for ub in c.ubatches {
-                let idx: Vec<usize> = (0..m)
-                    .filter(|&i| ub.contains(&(p0 + routed[i].0)))
-                    .collect();
+            for g in c.groups {
+                let idx: Vec<usize> = (0..m).filter(|&i| g.contains(&routed[i].0)).collect();
                 if idx.is_empty() {
                     continue;
                 }

@@ -3,18 +3,31 @@
 //! `quantize_row_q8_0` / `quantize_row_q8_1`, `quantize_row_q8_K_ref`, F16C and BF16 conversions).
 
 use super::super::ActRounding;
+use super::simd::dispatch;
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use qforge_formats::ggml::fp::{bf16_bits_to_f32, f32_to_bf16_bits};
 
 /// Rounds one row `x` into `out` (same length). For [`ActRounding::Q8_1`], `delta` receives one
 /// value per 32-block: the block's stored F16 sum `s` minus the sum of its dequantized values, the
 /// amount by which ggml's `m * s` term differs from a product with the dequantized row.
 pub fn round_row(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) {
+    round_row_dispatch(mode, x, out, delta)
+}
+
+dispatch!(fn round_row_dispatch(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) => round_row_body);
+
+#[inline(always)]
+fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) {
     match mode {
         ActRounding::None => out.copy_from_slice(x),
         ActRounding::F16 => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = f16::from_f32(v).to_f32();
+            // Through half's slice conversions (F16C when present; same rounding either way).
+            let mut h = [f16::ZERO; 256];
+            for (xc, oc) in x.chunks(256).zip(out.chunks_mut(256)) {
+                let h = &mut h[..xc.len()];
+                h.convert_from_f32_slice(xc);
+                h.convert_to_f32_slice(oc);
             }
         }
         ActRounding::Bf16 => {

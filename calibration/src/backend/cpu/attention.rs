@@ -6,96 +6,229 @@
 //! online softmax advances one 64-key tile at a time with ggml's vectorised `expf`. With fewer rows
 //! it runs the one-row kernel: Q is rounded to F16, the softmax advances one key at a time with
 //! libm `expf`, and the V accumulator is kept in F16.
+//!
+//! Work is split into tasks of [`Q_TILE`] query rows (all heads) of one job; a task widens each
+//! 64-key tile of K (transposed) and V once per KV head and reuses it for every query row and
+//! every query head of the group. Each query's arithmetic is the same sequence of operations
+//! whatever the split, so results do not depend on the thread count or on the other jobs.
 
-use super::super::AttnShape;
-use super::ops::exp_sum;
+use super::super::{AttnJob, AttnShape};
+use super::ops::v_expf;
+use super::simd::dispatch;
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 /// `GGML_FA_TILE_Q`: query rows per tile; also the minimum batch for the tiled kernel.
 pub const Q_TILE: usize = 64;
 /// `GGML_FA_TILE_KV`: keys per tile.
 const KV_TILE: usize = 64;
+/// Query rows per parallel task of the one-row kernel.
+const ONE_ROW_TASK: usize = 4;
 
-pub fn attention(q: &[f32], k: &[f16], v: &[f16], s: AttnShape, scale: f32, out: &mut [f32]) {
+/// Query rows `row0..` of one job (all heads).
+struct Task<'a> {
+    q: &'a [f32],
+    k: &'a [f16],
+    v: &'a [f16],
+    s: AttnShape,
+    row0: usize,
+    tiled: bool,
+    out: &'a mut [f32],
+}
+
+/// Per-thread buffers.
+#[derive(Default)]
+struct Scratch {
+    /// K tile, transposed: `head_dim × KV_TILE`.
+    kt: Vec<f32>,
+    /// V tile: `KV_TILE × head_dim`.
+    vt: Vec<f32>,
+    /// One widened K row.
+    krow: Vec<f32>,
+    /// Per query of the task (row × head of the group): accumulator, running max and sum.
+    acc: Vec<f32>,
+    m: Vec<f32>,
+    s: Vec<f32>,
+    acc16: Vec<f16>,
+}
+
+pub fn attention(jobs: &mut [AttnJob<'_>], scale: f32) {
+    let mut tasks = Vec::new();
+    for job in jobs.iter_mut() {
+        let s = job.shape;
+        let row = s.n_head * s.head_dim;
+        if row == 0 || s.n_head_kv == 0 {
+            continue;
+        }
+        let n = job.q.len() / row;
+        let tiled = n >= Q_TILE;
+        let per = if tiled { Q_TILE } else { ONE_ROW_TASK };
+        for (t, (out, q)) in job
+            .out
+            .chunks_mut(per * row)
+            .zip(job.q.chunks(per * row))
+            .enumerate()
+        {
+            tasks.push(Task {
+                q,
+                k: job.k,
+                v: job.v,
+                s,
+                row0: t * per,
+                tiled,
+                out,
+            });
+        }
+    }
+    tasks
+        .into_par_iter()
+        .for_each_init(Scratch::default, |scr, mut t| {
+            if t.tiled {
+                tiled_task(&mut t, scale, scr);
+            } else {
+                one_row_task(&mut t, scale, scr);
+            }
+        });
+}
+
+dispatch!(fn tiled_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) => tiled_body);
+
+/// `ggml_compute_forward_flash_attn_ext_tiled` for the query rows of one task.
+#[inline(always)]
+fn tiled_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
     let AttnShape {
         n_head,
         n_head_kv,
         head_dim: d,
         first_pos,
-    } = s;
-    let row = n_head * d;
-    let n = q.len() / row;
-    let tiled = n >= Q_TILE;
+    } = t.s;
     let group = n_head / n_head_kv;
-    out.par_chunks_mut(d)
-        .zip(q.par_chunks(d))
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f32; KV_TILE], vec![0.0f32; d], vec![f16::ZERO; d]),
-            |(kq, acc, acc16), (idx, (o, qh))| {
-                let (i, h) = (idx / n_head, idx % n_head);
-                let kvh = h / group;
-                let n_keys = first_pos + i + 1;
-                let key = |j: usize| &k[(j * n_head_kv + kvh) * d..][..d];
-                let val = |j: usize| &v[(j * n_head_kv + kvh) * d..][..d];
-                if tiled {
-                    tiled_row(qh, n_keys, key, val, scale, kq, acc, o);
-                } else {
-                    one_row(qh, n_keys, key, val, scale, acc16, o);
+    let row = n_head * d;
+    let nr = t.q.len() / row;
+    let p0 = first_pos + t.row0;
+    let keys_max = p0 + nr;
+    let nq = nr * group;
+    scr.kt.resize(d * KV_TILE, 0.0);
+    scr.vt.resize(KV_TILE * d, 0.0);
+    scr.krow.resize(d, 0.0);
+    scr.acc.resize(nq * d, 0.0);
+    scr.m.resize(nq, 0.0);
+    scr.s.resize(nq, 0.0);
+    let mut kq = [0.0f32; KV_TILE];
+    for g in 0..n_head_kv {
+        scr.acc.fill(0.0);
+        scr.m.fill(f32::NEG_INFINITY);
+        scr.s.fill(0.0);
+        for t0 in (0..keys_max).step_by(KV_TILE) {
+            let nt_max = (keys_max - t0).min(KV_TILE);
+            for tk in 0..nt_max {
+                let at = ((t0 + tk) * n_head_kv + g) * d;
+                t.k[at..at + d].convert_to_f32_slice(&mut scr.krow);
+                for (i, &x) in scr.krow.iter().enumerate() {
+                    scr.kt[i * KV_TILE + tk] = x;
                 }
-            },
-        );
-}
-
-/// `ggml_compute_forward_flash_attn_ext_tiled` for one query row.
-#[allow(clippy::too_many_arguments)]
-fn tiled_row<'a>(
-    q: &[f32],
-    n_keys: usize,
-    key: impl Fn(usize) -> &'a [f16],
-    val: impl Fn(usize) -> &'a [f16],
-    scale: f32,
-    kq: &mut [f32],
-    acc: &mut [f32],
-    out: &mut [f32],
-) {
-    acc.fill(0.0);
-    let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
-    for t0 in (0..n_keys).step_by(KV_TILE) {
-        let nt = (n_keys - t0).min(KV_TILE);
-        let mut tile_max = f32::NEG_INFINITY;
-        for (tk, slot) in kq.iter_mut().enumerate() {
-            *slot = if tk < nt {
-                let kr = key(t0 + tk);
-                let mut dot = 0.0f32;
-                for (&a, &b) in q.iter().zip(kr) {
-                    dot = a.mul_add(b.to_f32(), dot);
+                t.v[at..at + d].convert_to_f32_slice(&mut scr.vt[tk * d..(tk + 1) * d]);
+            }
+            for i in 0..nr {
+                let n_keys = p0 + i + 1;
+                if n_keys <= t0 {
+                    continue;
                 }
-                dot * scale
-            } else {
-                f32::NEG_INFINITY
-            };
-            tile_max = tile_max.max(*slot);
+                let nt = (n_keys - t0).min(KV_TILE);
+                for hh in 0..group {
+                    let qh = &t.q[i * row + (g * group + hh) * d..][..d];
+                    let qi = i * group + hh;
+                    scores(qh, &scr.kt, nt, scale, &mut kq);
+                    let tile_max = kq.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let acc = &mut scr.acc[qi * d..(qi + 1) * d];
+                    let (mut m, mut s) = (scr.m[qi], scr.s[qi]);
+                    let m_new = m.max(tile_max);
+                    if m_new > m {
+                        let ms = (m - m_new).exp();
+                        acc.iter_mut().for_each(|a| *a *= ms);
+                        s *= ms;
+                    }
+                    m = m_new;
+                    let sum = exp_sum_tile(&mut kq, m);
+                    s = (s as f64 + sum) as f32;
+                    for (tk, &p) in kq[..nt].iter().enumerate() {
+                        let vr = &scr.vt[tk * d..(tk + 1) * d];
+                        for (a, &x) in acc.iter_mut().zip(vr) {
+                            *a = p.mul_add(x, *a);
+                        }
+                    }
+                    scr.m[qi] = m;
+                    scr.s[qi] = s;
+                }
+            }
         }
-        let m_new = m.max(tile_max);
-        if m_new > m {
-            let ms = (m - m_new).exp();
-            acc.iter_mut().for_each(|a| *a *= ms);
-            s *= ms;
-        }
-        m = m_new;
-        let sum = exp_sum(kq, m);
-        s = (s as f64 + sum) as f32;
-        for (tk, &p) in kq[..nt].iter().enumerate() {
-            for (a, &x) in acc.iter_mut().zip(val(t0 + tk)) {
-                *a = p.mul_add(x.to_f32(), *a);
+        for i in 0..nr {
+            for hh in 0..group {
+                let qi = i * group + hh;
+                let s = scr.s[qi];
+                let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
+                let o = &mut t.out[i * row + (g * group + hh) * d..][..d];
+                for (o, &a) in o.iter_mut().zip(&scr.acc[qi * d..(qi + 1) * d]) {
+                    *o = a * inv;
+                }
             }
         }
     }
-    let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
-    for (o, &a) in out.iter_mut().zip(acc.iter()) {
-        *o = a * inv;
+}
+
+/// Scores of query `q` against the transposed K tile `kt`: a sequential FMA chain per key over
+/// the head dimension, times `scale`; keys `nt..` are set to −∞.
+#[inline(always)]
+fn scores(q: &[f32], kt: &[f32], nt: usize, scale: f32, kq: &mut [f32; KV_TILE]) {
+    *kq = [0.0; KV_TILE];
+    for (&qv, kr) in q.iter().zip(kt.chunks_exact(KV_TILE)) {
+        let kr: &[f32; KV_TILE] = kr.try_into().expect("tile row");
+        for (a, &k) in kq.iter_mut().zip(kr) {
+            *a = qv.mul_add(k, *a);
+        }
+    }
+    for (j, a) in kq.iter_mut().enumerate() {
+        *a = if j < nt {
+            *a * scale
+        } else {
+            f32::NEG_INFINITY
+        };
+    }
+}
+
+/// `ggml_vec_soft_max_f32` on one full tile: `y = v_expf(x - max)`, then per group of eight a
+/// pairwise f32 lane sum added in double.
+#[inline(always)]
+fn exp_sum_tile(x: &mut [f32; KV_TILE], max: f32) -> f64 {
+    for v in x.iter_mut() {
+        *v = v_expf(*v - max);
+    }
+    let mut sum = 0.0f64;
+    for g in x.chunks_exact(8) {
+        let l = [g[0] + g[4], g[1] + g[5], g[2] + g[6], g[3] + g[7]];
+        sum += ((l[0] + l[2]) + (l[1] + l[3])) as f64;
+    }
+    sum
+}
+
+/// The one-row kernel for each row and head of a task.
+fn one_row_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
+    let AttnShape {
+        n_head,
+        n_head_kv,
+        head_dim: d,
+        first_pos,
+    } = t.s;
+    let group = n_head / n_head_kv;
+    scr.acc16.resize(d, f16::ZERO);
+    for (idx, (o, qh)) in t.out.chunks_mut(d).zip(t.q.chunks(d)).enumerate() {
+        let (i, h) = (t.row0 + idx / n_head, idx % n_head);
+        let kvh = h / group;
+        let n_keys = first_pos + i + 1;
+        let key = |j: usize| &t.k[(j * n_head_kv + kvh) * d..][..d];
+        let val = |j: usize| &t.v[(j * n_head_kv + kvh) * d..][..d];
+        one_row(qh, n_keys, key, val, scale, &mut scr.acc16, o);
     }
 }
 

@@ -79,6 +79,30 @@ pub(super) fn load(w: &WeightView<'_>, m: &mut CpuMatrix) -> Result<(), BackendE
 /// Rows of activations per parallel rounding task.
 const ACT_ROWS_PER_TASK: usize = 8;
 
+/// The fewest rows given to gemm: with fewer, gemm switches to matrix-vector or small-matrix
+/// kernels whose summation order differs, and a row's result would depend on how many rows share
+/// the call. From this many rows on (and a product of rows × outputs above 256) gemm always takes
+/// its blocked path, whose order depends only on the inner dimension; short inputs are padded
+/// with zero rows, so that a sequence gives the same bits alone or batched with others.
+const MIN_GEMM_ROWS: usize = 65;
+
+/// Rows gemm is given for `n` input rows and `nr` outputs.
+fn gemm_rows(n: usize, nr: usize) -> usize {
+    n.max(MIN_GEMM_ROWS).max(256 / nr.max(1) + 1)
+}
+
+/// Per-thread buffers of [`matmul`], kept between calls.
+#[derive(Default)]
+struct Scratch {
+    xr: Vec<f32>,
+    delta: Vec<f32>,
+    out: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mut [f32]) {
     let (k, nr) = (m.cols, m.rows);
     assert!(expert < m.n_mat, "expert {expert} of {}", m.n_mat);
@@ -87,10 +111,49 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
     if n == 0 {
         return;
     }
-    let act = m.act.unwrap_or(ActRounding::None);
-    let nb = if act == ActRounding::Q8_1 { k / 32 } else { 0 };
-    let mut xr = vec![0.0f32; n * k];
-    let mut delta = vec![0.0f32; n * nb];
+    SCRATCH.with(|cell| {
+        // A rayon worker waiting inside one product may run another caller's product: that
+        // one gets fresh buffers.
+        let mut own = Scratch::default();
+        let mut guard = cell.try_borrow_mut().ok();
+        let Scratch {
+            xr,
+            delta,
+            out: pad,
+        } = match guard.as_deref_mut() {
+            Some(sc) => sc,
+            None => &mut own,
+        };
+        let act = m.act.unwrap_or(ActRounding::None);
+        let nb = if act == ActRounding::Q8_1 { k / 32 } else { 0 };
+        let ng = gemm_rows(n, nr);
+        xr.resize(ng * k, 0.0);
+        delta.resize(ng * nb, 0.0);
+        // Padding rows are zero (their results are dropped).
+        xr[n * k..].fill(0.0);
+        delta[n * nb..].fill(0.0);
+        round_rows(act, k, nb, x, &mut xr[..n * k], &mut delta[..n * nb]);
+        let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
+        let mins = (nb > 0 && !m.mins.is_empty())
+            .then(|| &m.mins[expert * nr * nb..(expert + 1) * nr * nb]);
+        let run = |dst: &mut [f32]| {
+            gemm_xwt(ng, nr, k, xr, w, dst, false);
+            if let Some(mins) = mins {
+                gemm_xwt(ng, nr, nb, delta, mins, dst, true);
+            }
+        };
+        if ng == n {
+            run(out);
+        } else {
+            pad.resize(ng * nr, 0.0);
+            run(pad);
+            out.copy_from_slice(&pad[..n * nr]);
+        }
+    });
+}
+
+/// Rounds the rows of `x` (`k` wide) as the weight type's `vec_dot_type`, in parallel.
+fn round_rows(act: ActRounding, k: usize, nb: usize, x: &[f32], xr: &mut [f32], delta: &mut [f32]) {
     if nb > 0 {
         xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
             .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
@@ -108,12 +171,6 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
                     round_row(act, ir, or, &mut []);
                 }
             });
-    }
-    let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
-    gemm_xwt(n, nr, k, &xr, w, out, false);
-    if nb > 0 && !m.mins.is_empty() {
-        let mins = &m.mins[expert * nr * nb..(expert + 1) * nr * nb];
-        gemm_xwt(n, nr, nb, &delta, mins, out, true);
     }
 }
 

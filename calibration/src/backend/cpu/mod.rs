@@ -6,8 +6,9 @@ mod act;
 mod attention;
 mod matmul;
 mod ops;
+mod simd;
 
-use super::{AttnShape, Backend, BackendError, RopeParams, WeightView};
+use super::{AttnJob, Backend, BackendError, RopeParams, WeightView};
 use half::f16;
 pub use matmul::CpuMatrix;
 use qforge_formats::ggml::dequantize;
@@ -85,16 +86,8 @@ impl Backend for CpuBackend {
         ops::rope(x, n_head, head_dim, positions, p)
     }
 
-    fn attention(
-        &self,
-        q: &[f32],
-        k: &[f16],
-        v: &[f16],
-        s: AttnShape,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        attention::attention(q, k, v, s, scale, out)
+    fn attention(&self, jobs: &mut [AttnJob<'_>], scale: f32) {
+        attention::attention(jobs, scale)
     }
 
     fn swiglu(&self, gate: &[f32], up: &[f32], n_cols: usize, out: &mut [f32]) {
@@ -112,12 +105,9 @@ impl Backend for CpuBackend {
     }
 
     fn to_f16(&self, src: &[f32], dst: &mut [f16]) {
+        use half::slice::HalfFloatSliceExt;
         dst.par_chunks_mut(4096)
             .zip(src.par_chunks(4096))
-            .for_each(|(d, s)| {
-                d.iter_mut()
-                    .zip(s)
-                    .for_each(|(a, &b)| *a = f16::from_f32(b))
-            });
+            .for_each(|(d, s)| d.convert_from_f32_slice(s));
     }
 }

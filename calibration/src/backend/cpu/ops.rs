@@ -1,6 +1,7 @@
 //! Element-wise and row-wise operations, rounded as ggml's CPU kernels round them.
 
 use super::super::RopeParams;
+use super::simd::dispatch;
 use rayon::prelude::*;
 
 /// Rows per parallel task for the row-wise operations.
@@ -64,8 +65,9 @@ pub fn rope(x: &mut [f32], n_head: usize, head_dim: usize, positions: &[u32], p:
 }
 
 /// ggml's AVX2 `ggml_v_expf`, one lane: a polynomial approximation of `expf` (within 1.5 ulp),
-/// used by the vectorised softmax and SiLU kernels.
-#[inline]
+/// used by the vectorised softmax and SiLU kernels. Written without branches (both results
+/// computed, one selected, as the AVX2 code blends them) so that loops over it vectorise.
+#[inline(always)]
 pub fn v_expf(x: f32) -> f32 {
     let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0
@@ -85,16 +87,19 @@ pub fn v_expf(x: f32) -> f32 {
             f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
         )
         .mul_add(u, f32::from_bits(0x3f7f_fff6) * b); // 0x1.ffffecp-1
-    if !c {
-        return j.mul_add(k, k);
-    }
+    let near = j.mul_add(k, k);
     let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
     let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
     let s2 = f32::from_bits(e.wrapping_sub(g));
-    if n.abs() > 192.0 {
+    let far = if n.abs() > 192.0 {
         s1 * s1
     } else {
         s2.mul_add(j, s2) * s1
+    };
+    if c {
+        far
+    } else {
+        near
     }
 }
 
@@ -103,14 +108,20 @@ pub fn v_expf(x: f32) -> f32 {
 pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32], row: usize) {
     out.par_chunks_mut(row)
         .zip(gate.par_chunks(row).zip(up.par_chunks(row)))
-        .for_each(|(o, (g, u))| {
-            let n8 = o.len() / 8 * 8;
-            for i in 0..o.len() {
-                let x = g[i];
-                let e = if i < n8 { v_expf(-x) } else { (-x).exp() };
-                o[i] = x / (1.0 + e) * u[i];
-            }
-        });
+        .for_each(|(o, (g, u))| swiglu_row(g, u, o));
+}
+
+dispatch!(fn swiglu_row(g: &[f32], u: &[f32], o: &mut [f32]) => swiglu_row_body);
+
+#[inline(always)]
+fn swiglu_row_body(g: &[f32], u: &[f32], o: &mut [f32]) {
+    let n8 = o.len() / 8 * 8;
+    for ((o, &x), &u) in o[..n8].iter_mut().zip(&g[..n8]).zip(&u[..n8]) {
+        *o = x / (1.0 + v_expf(-x)) * u;
+    }
+    for ((o, &x), &u) in o[n8..].iter_mut().zip(&g[n8..]).zip(&u[n8..]) {
+        *o = x / (1.0 + (-x).exp()) * u;
+    }
 }
 
 #[cfg(test)]
