@@ -5,5 +5,6 @@
 //! can be tested without going through the command line.
 #![deny(missing_docs)]
 
+pub mod convert;
 pub mod pipeline;
 pub mod quantize;
