@@ -5,6 +5,7 @@
 //! imatrix requirements) before any output exists, so bad input fails fast and leaves nothing
 //! behind; [`execute`] then streams tensor by tensor into a temporary file renamed on success.
 
+pub mod imatrix;
 pub mod metadata;
 pub mod rows;
 
@@ -14,11 +15,11 @@ use crate::quantize::{
     RecipeParams, TensorDesc, TensorPlan,
 };
 use anyhow::{bail, Context, Result};
-use metadata::{output_metadata, ImatrixInfo, KvOverride, Metadata};
+pub use imatrix::ImatrixSource;
+use metadata::{output_metadata, KvOverride, Metadata};
 use qforge_formats::ggml::GgmlType;
 use qforge_formats::gguf::split::{self, GgufSet};
 use qforge_formats::gguf::{GgufValue, GgufWriter, ReadMode, TensorInfo, TensorSpec};
-use qforge_formats::imatrix::Imatrix;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,8 @@ pub struct QuantizeJob {
     pub output: PathBuf,
     /// Type selection: file type, `--pure`, overrides, ... (`has_imatrix` is set by [`prepare`]).
     pub recipe: RecipeParams,
-    /// Importance matrix file.
-    pub imatrix: Option<PathBuf>,
+    /// Importance matrix: a file, or one computed in this run.
+    pub imatrix: Option<ImatrixSource>,
     /// `--include-weights` substrings.
     pub include_weights: Vec<String>,
     /// `--exclude-weights` substrings.
@@ -76,6 +77,8 @@ pub struct Prepared {
     pub ftype_id: u32,
     /// A dry run without an imatrix found tensors that will need one.
     pub will_require_imatrix: bool,
+    /// Prepared against an imatrix still to be computed: can be printed, not executed.
+    pub imatrix_pending: bool,
 }
 
 impl Prepared {
@@ -120,27 +123,13 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         sort_for_quantize(&mut tensors, |(_, t)| t.name.as_str());
     }
 
-    let (weights, imatrix_info) = match &job.imatrix {
-        None => (BTreeMap::new(), None),
-        Some(p) => {
-            let m = Imatrix::load(p)?;
-            let w = m
-                .weights(&job.include_weights, &job.exclude_weights)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            let info = ImatrixInfo {
-                file: p.to_string_lossy().into_owned(),
-                dataset: m.datasets.first().cloned(),
-                entries: w.len(),
-                chunks: m.chunk_count,
-            };
-            // llama-quantize passes no imatrix at all when the filters leave no entry.
-            if w.is_empty() {
-                (w, None)
-            } else {
-                (w, Some(info))
-            }
-        }
-    };
+    let resolved = imatrix::resolve(
+        job.imatrix.as_ref(),
+        &tensors,
+        &job.include_weights,
+        &job.exclude_weights,
+    )?;
+    let imatrix_info = resolved.info;
 
     let descs: Vec<TensorDesc> = tensors
         .iter()
@@ -160,10 +149,10 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
     };
     let mut planned = Vec::with_capacity(tensors.len());
     for ((shard, info), tp) in tensors.into_iter().zip(plan.tensors) {
-        let entry = match (&imatrix_info, weights.get(&info.name)) {
+        let entry = match (&imatrix_info, resolved.lengths.get(&info.name)) {
             (None, _) => ImatrixEntry::NoImatrix,
             (Some(_), None) => ImatrixEntry::NotFound,
-            (Some(_), Some(w)) => ImatrixEntry::Found { len: w.len() },
+            (Some(_), Some(&len)) => ImatrixEntry::Found { len },
         };
         let imatrix = if params.dry_run {
             ImatrixUse::None
@@ -200,9 +189,10 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         set,
         metadata,
         tensors: planned,
-        weights,
+        weights: resolved.weights,
         ftype_id,
         will_require_imatrix: plan.will_require_imatrix,
+        imatrix_pending: resolved.pending,
     })
 }
 
@@ -268,26 +258,12 @@ pub trait Progress: Sync {
 
 /// Writes the output file(s) of a prepared run. Returns the paths written.
 pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Result<Vec<PathBuf>> {
-    let n_split = if job.keep_split {
-        p.set.shards().len()
-    } else {
-        1
-    };
-    let align = p.set.first().header().alignment;
-    let out_paths: Vec<PathBuf> = if job.keep_split {
-        let s = job.output.to_string_lossy();
-        let prefix = s.strip_suffix(".gguf").unwrap_or(&s).to_string();
-        (0..n_split)
-            .map(|i| split::split_path(&prefix, i, n_split))
-            .collect()
-    } else {
-        vec![job.output.clone()]
-    };
-    for o in &out_paths {
-        if same_file(&job.input, o) || p.set.shards().iter().any(|s| same_file(s.path(), o)) {
-            bail!("input and output files are the same: '{}'", o.display());
-        }
+    if p.imatrix_pending {
+        bail!("internal error: the importance matrix of this run has not been computed");
     }
+    let out_paths = check_outputs(job, p)?;
+    let n_split = out_paths.len();
+    let align = p.set.first().header().alignment;
     let mut written = Vec::new();
     let mut writers: Vec<Option<GgufWriter>> = Vec::new();
     for (i, path) in out_paths.iter().enumerate() {
@@ -373,6 +349,37 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         written.push(w.take().expect("open writer").finish()?);
     }
     Ok(written)
+}
+
+/// The output paths of a prepared run (one per shard with `keep_split`), refusing any that is
+/// one of the input files. [`execute`] checks this too; calling it earlier lets a run that has
+/// long work to do before writing fail first.
+pub fn check_outputs(job: &QuantizeJob, p: &Prepared) -> Result<Vec<PathBuf>> {
+    let n_split = if job.keep_split {
+        p.set.shards().len()
+    } else {
+        1
+    };
+    let out_paths: Vec<PathBuf> = if job.keep_split {
+        let s = job.output.to_string_lossy();
+        let prefix = s.strip_suffix(".gguf").unwrap_or(&s).to_string();
+        (0..n_split)
+            .map(|i| split::split_path(&prefix, i, n_split))
+            .collect()
+    } else {
+        vec![job.output.clone()]
+    };
+    for o in &out_paths {
+        if is_input(job, p, o) {
+            bail!("input and output files are the same: '{}'", o.display());
+        }
+    }
+    Ok(out_paths)
+}
+
+/// Whether `path` is the input or one of its shards.
+pub fn is_input(job: &QuantizeJob, p: &Prepared, path: &Path) -> bool {
+    same_file(&job.input, path) || p.set.shards().iter().any(|s| same_file(s.path(), path))
 }
 
 /// `ggml_validate_row_data` over a whole tensor, in parallel pieces of whole blocks.
