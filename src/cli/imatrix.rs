@@ -2,10 +2,11 @@
 
 use super::eval_model::EvalModel;
 use anyhow::Result;
-use qforge_calibration::imatrix::{compute_imatrix, ImatrixParams};
+use qforge_calibration::eval::ChunkPlan;
+use qforge_calibration::imatrix::{compute_imatrix, ImatrixParams, ImatrixRun};
 use qforge_calibration::model::N_UBATCH;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Output formats of `qforge imatrix` (llama-imatrix's `--output-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,21 +69,104 @@ pub struct ImatrixArgs {
     pub json: bool,
 }
 
+/// What a calibration run needs besides the model and the text: `qforge imatrix`'s `-c`,
+/// `--chunks`, `-b`, `--process-output` and `--parse-special`.
+#[derive(Debug, Clone, Copy)]
+pub struct CalibrationOptions {
+    /// Tokens per chunk.
+    pub n_ctx: usize,
+    /// Process at most this many chunks.
+    pub n_chunks: Option<usize>,
+    /// Logical batch size.
+    pub n_batch: usize,
+    /// Also collect `output.weight`.
+    pub process_output: bool,
+    /// Parse special tokens in the text.
+    pub parse_special: bool,
+}
+
+/// An importance-matrix computation ready to run: the model opened for evaluation, the text
+/// read and tokenized, and the chunking checked (the text holds at least one chunk). Opening it
+/// is cheap (the weights are mapped, not read), so every command validates its input with
+/// [`Calibration::open`] before any long work.
+pub struct Calibration {
+    model: EvalModel,
+    text: PathBuf,
+    tokens: Vec<u32>,
+    params: ImatrixParams,
+}
+
+impl Calibration {
+    /// Opens `model` and tokenizes `text` (its path as given is the dataset name recorded).
+    /// Errors name the file at fault.
+    pub fn open(model: &Path, text: &Path, o: CalibrationOptions) -> Result<Self> {
+        let model = EvalModel::open(model)?;
+        let tokens = model.tokenize_file_with(text, o.parse_special)?;
+        ChunkPlan::new(tokens.len(), o.n_ctx, o.n_chunks)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
+        let params = ImatrixParams {
+            n_ctx: o.n_ctx,
+            n_chunks: o.n_chunks,
+            n_batch: o.n_batch,
+            n_ubatch: N_UBATCH,
+            process_output: o.process_output,
+            n_vocab: model.n_vocab(),
+            n_expert: model.n_expert(),
+            bos: model.chunk_bos(),
+            dataset: text.to_string_lossy().into_owned(),
+        };
+        Ok(Calibration {
+            model,
+            text: text.to_path_buf(),
+            tokens,
+            params,
+        })
+    }
+
+    /// Tokens in the text.
+    pub fn n_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The model file.
+    pub fn model_path(&self) -> &Path {
+        self.model.path()
+    }
+
+    /// Runs llama-imatrix's loop; `on_chunk(i, running_ppl)` after each chunk. Consumes the
+    /// calibration, so the model's mapping and the forward pass's buffers are released when it
+    /// returns.
+    pub fn run(self, on_chunk: &mut dyn FnMut(usize, f64)) -> Result<ImatrixRun> {
+        let Calibration {
+            model,
+            text,
+            tokens,
+            params,
+        } = self;
+        let r = compute_imatrix(
+            &tokens,
+            &params,
+            &mut |t, obs| model.eval_observed(t, obs),
+            on_chunk,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
+        Ok(r)
+    }
+}
+
 /// Runs `qforge imatrix`.
 pub fn run(a: ImatrixArgs) -> Result<()> {
-    let model = EvalModel::open(&a.model)?;
-    let tokens = model.tokenize_file_with(&a.file, a.parse_special)?;
-    let params = ImatrixParams {
-        n_ctx: a.ctx_size,
-        n_chunks: a.chunks,
-        n_batch: a.batch_size,
-        n_ubatch: N_UBATCH,
-        process_output: a.process_output,
-        n_vocab: model.n_vocab(),
-        n_expert: model.n_expert(),
-        bos: model.chunk_bos(),
-        dataset: a.file.to_string_lossy().into_owned(),
-    };
+    let calib = Calibration::open(
+        &a.model,
+        &a.file,
+        CalibrationOptions {
+            n_ctx: a.ctx_size,
+            n_chunks: a.chunks,
+            n_batch: a.batch_size,
+            process_output: a.process_output,
+            parse_special: a.parse_special,
+        },
+    )?;
     if a.output_format == OutputFormat::Gguf
         && a.out.extension().and_then(|e| e.to_str()) != Some("gguf")
     {
@@ -90,9 +174,10 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
             "imatrix: saving in the GGUF format with a suffix other than .gguf; use --output-format dat for the legacy format"
         );
     }
+    let n_tokens = calib.n_tokens();
+    let model_path = calib.model_path().to_path_buf();
     eprintln!(
-        "imatrix: {} tokens, chunks of {}, scoring the second half of each",
-        tokens.len(),
+        "imatrix: {n_tokens} tokens, chunks of {}, scoring the second half of each",
         a.ctx_size
     );
     let json = a.json;
@@ -105,13 +190,7 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
             let _ = std::io::stdout().flush();
         }
     };
-    let r = compute_imatrix(
-        &tokens,
-        &params,
-        &mut |t, obs| model.eval_observed(t, obs),
-        &mut on_chunk,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    let r = calib.run(&mut on_chunk)?;
     match a.output_format {
         OutputFormat::Gguf => r.imatrix.save_gguf(&a.out)?,
         OutputFormat::Dat => r.imatrix.save_legacy(&a.out)?,
@@ -119,10 +198,10 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
     if json {
         eprintln!();
         let mut v = serde_json::to_value(&r.ppl)?;
-        v["model"] = model.path().display().to_string().into();
+        v["model"] = model_path.display().to_string().into();
         v["text"] = a.file.display().to_string().into();
         v["output"] = a.out.display().to_string().into();
-        v["n_tokens"] = tokens.len().into();
+        v["n_tokens"] = n_tokens.into();
         v["entries"] = r.imatrix.entries.len().into();
         v["chunk_count"] = r.imatrix.chunk_count.into();
         println!("{}", serde_json::to_string_pretty(&v)?);

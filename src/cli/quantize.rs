@@ -1,10 +1,13 @@
 //! `qforge quantize`: llama-quantize's command line, plus `--dry-run` plans, `--no-fallback`
 //! and `--json` reports.
 
+use super::imatrix::{Calibration, CalibrationOptions};
 use super::progress::Bars;
 use super::report::{human_bytes, Table};
-use anyhow::{Context, Result};
-use qforge::pipeline::{self, metadata::KvOverride, QuantizeJob};
+use anyhow::{bail, Context, Result};
+use qforge::pipeline::{
+    self, imatrix::as_loaded, metadata::KvOverride, ImatrixSource, QuantizeJob,
+};
 use qforge::quantize::ftype::{allowed_types_help, parse_ftype};
 use qforge::quantize::{parse_tensor_type_file, RecipeParams, TensorTypeOverride};
 use qforge_formats::ggml::GgmlType;
@@ -28,6 +31,22 @@ pub struct QuantizeArgs {
     /// Importance matrix (llama.cpp's GGUF format or the legacy .dat format).
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
+    /// Compute the importance matrix in this run, from the input model on this text, exactly as
+    /// `qforge imatrix -m IN -f TEXT -c N [--chunks K]` would, and use it as if given with
+    /// --imatrix. quantize.imatrix.dataset records TEXT as given; quantize.imatrix.file records
+    /// the --save-imatrix path, or else TEXT as given (the file the matrix is computed from).
+    #[arg(long, value_name = "TEXT")]
+    pub calibration_text: Option<PathBuf>,
+    /// Tokens per chunk for --calibration-text (`qforge imatrix -c`) [default: 512].
+    #[arg(long, value_name = "N", requires = "calibration_text")]
+    pub calibration_ctx: Option<usize>,
+    /// Use at most this many chunks of --calibration-text (`qforge imatrix --chunks`) [default: all].
+    #[arg(long, value_name = "K", requires = "calibration_text")]
+    pub calibration_chunks: Option<usize>,
+    /// Also write the importance matrix computed from --calibration-text to FILE (GGUF imatrix
+    /// format, as `qforge imatrix -o FILE` writes it).
+    #[arg(long, value_name = "FILE", requires = "calibration_text")]
+    pub save_imatrix: Option<PathBuf>,
     /// Use the importance matrix only for tensors whose name contains this (repeatable).
     #[arg(long, value_name = "NAME", conflicts_with = "exclude_weights")]
     pub include_weights: Vec<String>,
@@ -110,6 +129,32 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
             .build_global();
     }
 
+    let imatrix = match (&a.calibration_text, &a.imatrix) {
+        (Some(text), Some(file)) => bail!(
+            "--calibration-text {} and --imatrix {}: give one importance matrix, not both",
+            text.display(),
+            file.display()
+        ),
+        (Some(text), None) => {
+            if a.calibration_chunks == Some(0) {
+                bail!(
+                    "{}: --calibration-chunks 0 leaves nothing to compute",
+                    text.display()
+                );
+            }
+            let text = text.to_string_lossy().into_owned();
+            let name = match &a.save_imatrix {
+                Some(p) => p.to_string_lossy().into_owned(),
+                None => text.clone(),
+            };
+            Some(ImatrixSource::Pending {
+                name,
+                dataset: text,
+            })
+        }
+        (None, file) => file.clone().map(ImatrixSource::File),
+    };
+
     let mut tensor_types = a
         .tensor_type
         .iter()
@@ -128,11 +173,11 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
     recipe.token_embedding_type = a.token_embedding_type;
     recipe.tensor_types = tensor_types;
     recipe.dry_run = a.dry_run;
-    let job = QuantizeJob {
+    let mut job = QuantizeJob {
         input,
         output,
         recipe,
-        imatrix: a.imatrix,
+        imatrix,
         include_weights: a.include_weights,
         exclude_weights: a.exclude_weights,
         allow_requantize: a.allow_requantize,
@@ -142,6 +187,22 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         slab_bytes: 256 << 20,
     };
     let prepared = pipeline::prepare(&job)?;
+    let calibration = match &a.calibration_text {
+        Some(text) => Some(open_calibration(
+            &job,
+            &prepared,
+            text,
+            a.save_imatrix.as_deref(),
+            CalibrationOptions {
+                n_ctx: a.calibration_ctx.unwrap_or(512),
+                n_chunks: a.calibration_chunks,
+                n_batch: 2048,
+                process_output: false,
+                parse_special: false,
+            },
+        )?),
+        None => None,
+    };
     report_fallbacks(&prepared, a.json);
 
     if a.dry_run {
@@ -151,6 +212,16 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         }
         return Ok(());
     }
+    let (prepared, calibrated) = match calibration {
+        None => (prepared, None),
+        Some(c) => {
+            // Nothing of the validation run is kept while the model is evaluated.
+            drop(prepared);
+            let (source, summary) = calibrate(c, a.save_imatrix.as_deref(), &job)?;
+            job.imatrix = Some(source);
+            (pipeline::prepare(&job)?, Some(summary))
+        }
+    };
     let bars = Bars::new(prepared.bytes_out());
     let t0 = std::time::Instant::now();
     let written = pipeline::execute(&job, &prepared, &bars)?;
@@ -164,6 +235,7 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
             "bpw_in": bpw(prepared.bytes_in()), "bpw_out": bpw(prepared.bytes_out()),
             "fallbacks": prepared.tensors.iter().filter(|t| t.plan.fallback.is_some()).count(),
             "seconds": secs,
+            "calibration": calibrated,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -180,6 +252,71 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Validates the `--calibration-text` part of a run before any long work: the model can be
+/// evaluated, the text read and long enough for one chunk, and `--save-imatrix` overwrites
+/// neither the input nor the output.
+fn open_calibration(
+    job: &QuantizeJob,
+    prepared: &pipeline::Prepared,
+    text: &std::path::Path,
+    save: Option<&std::path::Path>,
+    options: CalibrationOptions,
+) -> Result<Calibration> {
+    let outputs = pipeline::check_outputs(job, prepared)?;
+    if let Some(s) = save {
+        let clash = pipeline::is_input(job, prepared, s) || outputs.iter().any(|o| o == s);
+        if clash {
+            bail!(
+                "--save-imatrix {}: this is the input or the output model",
+                s.display()
+            );
+        }
+    }
+    Calibration::open(&job.input, text, options)
+}
+
+/// Computes the importance matrix (the forward pass's memory is released on return), writes it
+/// with `--save-imatrix`, and returns it as a source for the quantization plus a JSON summary.
+fn calibrate(
+    c: Calibration,
+    save: Option<&std::path::Path>,
+    job: &QuantizeJob,
+) -> Result<(ImatrixSource, serde_json::Value)> {
+    let Some(ImatrixSource::Pending { name, dataset }) = &job.imatrix else {
+        bail!("internal error: no pending importance matrix");
+    };
+    eprintln!(
+        "calibration: {} tokens of {}, computing the importance matrix",
+        c.n_tokens(),
+        dataset
+    );
+    let t0 = std::time::Instant::now();
+    let r = c.run(&mut |i, ppl| eprint!("[{}]{ppl:.4},", i + 1))?;
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!();
+    if let Some(p) = save {
+        r.imatrix.save_gguf(p)?;
+        eprintln!("calibration: importance matrix written to {}", p.display());
+    }
+    eprintln!(
+        "calibration: {} entries from {} chunks in {secs:.2} s (PPL {:.4})",
+        r.imatrix.entries.len(),
+        r.imatrix.chunk_count,
+        r.ppl.ppl
+    );
+    let summary = json!({
+        "text": dataset, "chunks": r.imatrix.chunk_count, "chunk_size": r.imatrix.chunk_size,
+        "entries": r.imatrix.entries.len(), "ppl": r.ppl.ppl, "seconds": secs, "saved": save,
+    });
+    Ok((
+        ImatrixSource::Computed {
+            imatrix: as_loaded(r.imatrix),
+            name: name.clone(),
+        },
+        summary,
+    ))
 }
 
 fn report_fallbacks(p: &pipeline::Prepared, json_out: bool) {
