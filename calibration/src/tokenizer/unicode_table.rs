@@ -1,5 +1,5 @@
 //! Unicode general-category ranges as llama.cpp's `unicode-data.cpp` classifies code points
-//! (generated from the pinned llama.cpp tree by a one-off script; Unicode data, not code).
+//! (generated from the pinned llama.cpp tree by `scripts/gen-unicode-tables.py`; Unicode data, not code).
 //! Each entry is `(first code point, category flags)`; a range runs to the next entry's start.
 //! Flags: 0x01 undefined, 0x02 number, 0x04 letter, 0x08 separator, 0x10 mark, 0x20 punctuation,
 //! 0x40 symbol, 0x80 control.
