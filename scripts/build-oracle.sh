@@ -76,4 +76,24 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gguf, numpy' 2
   "$VENV/bin/pip" install -q "numpy<3" "$SRC/gguf-py"
 fi
 
+# The pinned convert_hf_to_gguf.py's requirements (requirements/requirements-convert_hf_to_gguf.txt
+# of the same tree), for the `qforge convert` parity tests. The file's extra index (PyTorch's CPU
+# wheels) is not used: torch comes from PyPI (its CUDA libraries are installed but only the CPU is
+# used). gguf-py is not installed here: the tests run the converter with PYTHONPATH=$SRC/gguf-py.
+# About 2 minutes and 5 GB on a fresh machine; the stamp records the exact requirement list.
+CONVERT_VENV="$CACHE/venv-convert"
+CONVERT_REQS=("torch==2.11.0" "numpy~=2.2.6" "sentencepiece>=0.1.98,<0.3.0" "transformers==4.57.6"
+  "protobuf>=4.21.0,<5.0.0" "safetensors")
+CONVERT_STAMP="$CONVERT_VENV/.qforge-stamp"
+if [ "${QFORGE_SKIP_CONVERT_VENV:-}" = "" ] \
+  && [ "$(cat "$CONVERT_STAMP" 2>/dev/null)" != "${CONVERT_REQS[*]}" ]; then
+  log "installing the converter's requirements into $CONVERT_VENV (about 2 minutes)"
+  rm -rf "$CONVERT_VENV"
+  python3 -m venv "$CONVERT_VENV"
+  "$CONVERT_VENV/bin/pip" install -q "${CONVERT_REQS[@]}"
+  "$CONVERT_VENV/bin/python" -c 'import torch, transformers, sentencepiece, safetensors, google.protobuf, numpy'
+  printf '%s' "${CONVERT_REQS[*]}" >"$CONVERT_STAMP"
+fi
+log "converter venv: $CONVERT_VENV/bin/python"
+
 echo "$BIN"
