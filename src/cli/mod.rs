@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod check;
+mod convert;
 mod eval_model;
 mod imatrix;
 mod inspect_gguf;
@@ -44,6 +45,8 @@ pub enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Quality gate: KL-divergence and perplexity limits against a base; exit status 3 when crossed.
     Check(check::CheckArgs),
+    /// Convert a Hugging Face checkpoint directory to GGUF, as convert_hf_to_gguf.py does.
+    Convert(convert::ConvertArgs),
 }
 
 /// Arguments of `qforge inspect`.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Kld(a) => with_threads(threads, || kld::run(a)),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Check(a) => with_threads(threads, || check::run(a)),
+        Command::Convert(a) => with_threads(threads, || convert::run(a)),
     }
 }
 
