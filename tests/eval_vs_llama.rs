@@ -144,7 +144,7 @@ fn kld_statistics_and_base_files_match_llama_perplexity() {
                 c.args(["--kl-divergence", "-t", "2"]);
                 c
             },
-            "Same top p",
+            "Same top p:",
         )
     };
     let llama_out = llama_kld(&theirs_base);

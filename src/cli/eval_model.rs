@@ -100,40 +100,65 @@ impl EvalModel {
             .map_err(EvalError::model)
     }
 
-    /// The forward pass as the evaluations call it.
-    pub fn eval(&self, tokens: &[u32], first: usize) -> Result<Vec<f32>, EvalError> {
+    /// The forward pass as the evaluations call it: several independent sequences at once
+    /// (bit-identical to one evaluation per sequence, faster), the logits of each from `first` on.
+    pub fn eval_batch(&self, seqs: &[Vec<u32>], first: usize) -> Result<Vec<Vec<f32>>, EvalError> {
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
         self.model
-            .eval(tokens, first, None)
-            .map_err(EvalError::model)
-    }
-
-    /// The forward pass over several independent sequences at once (bit-identical to one
-    /// [`EvalModel::eval`] per sequence, faster): the logits of each, from `first` on.
-    pub fn eval_batch(&self, seqs: &[&[u32]], first: usize) -> Result<Vec<Vec<f32>>, EvalError> {
-        self.model
-            .eval_batch(seqs, first, None)
+            .eval_batch(&refs, first, None)
             .map_err(EvalError::model)
     }
 }
 
-/// Base log-probabilities computed on the fly from a base model (no file in between).
+/// Base log-probabilities computed on the fly from a base model (no file in between), `n_seq`
+/// chunks per forward pass.
 pub struct ModelBase<'m> {
     model: &'m EvalModel,
     plan: ChunkPlan,
     tokens: Vec<u32>,
+    n_seq: usize,
     next: usize,
+    ready: std::collections::VecDeque<Vec<u16>>,
 }
 
 impl<'m> ModelBase<'m> {
-    /// The base for `tokens` cut by `plan`.
-    pub fn new(model: &'m EvalModel, plan: ChunkPlan, tokens: Vec<u32>) -> Self {
+    /// The base for `tokens` cut by `plan`, evaluated `n_seq` chunks at a time.
+    pub fn new(model: &'m EvalModel, plan: ChunkPlan, tokens: Vec<u32>, n_seq: usize) -> Self {
         let n = plan.n_chunk * plan.n_ctx;
         ModelBase {
             model,
             plan,
             tokens: tokens[..n].to_vec(),
+            n_seq: n_seq.max(1),
             next: 0,
+            ready: Default::default(),
         }
+    }
+
+    /// Evaluates the next group of chunks and compresses their rows.
+    fn fill(&mut self) -> Result<(), EvalError> {
+        use rayon::prelude::*;
+        let nv = self.model.n_vocab();
+        let rl = compressed_row_len(nv);
+        let chunks = self.next..(self.next + self.n_seq).min(self.plan.n_chunk);
+        let bos = self.model.chunk_bos();
+        let inputs: Vec<Vec<u32>> = chunks
+            .clone()
+            .map(|i| self.plan.input(&self.tokens, i, bos))
+            .collect();
+        let outputs = self.model.eval_batch(&inputs, self.plan.first)?;
+        for (i, logits) in chunks.zip(outputs) {
+            let targets = self.plan.targets(&self.tokens, i);
+            let mut rows = vec![0u16; targets.len() * rl];
+            rows.par_chunks_mut(rl)
+                .zip(logits.par_chunks(nv))
+                .zip(targets.par_iter())
+                .for_each(|((row, l), &t)| {
+                    compress(l, row, t as usize);
+                });
+            self.ready.push_back(rows);
+        }
+        Ok(())
     }
 }
 
@@ -148,24 +173,14 @@ impl BaseLogProbs for ModelBase<'_> {
         &self.tokens
     }
     fn next_chunk(&mut self, rows: &mut Vec<u16>) -> Result<bool, EvalError> {
-        use rayon::prelude::*;
-        if self.next == self.plan.n_chunk {
-            return Ok(false);
+        if self.ready.is_empty() {
+            if self.next == self.plan.n_chunk {
+                return Ok(false);
+            }
+            self.fill()?;
         }
-        let i = self.next;
-        let nv = self.model.n_vocab();
-        let input = self.plan.input(&self.tokens, i, self.model.chunk_bos());
-        let logits = self.model.eval(&input, self.plan.first)?;
-        let targets = self.plan.targets(&self.tokens, i);
-        let rl = compressed_row_len(nv);
-        rows.resize(targets.len() * rl, 0);
-        rows.par_chunks_mut(rl)
-            .zip(logits.par_chunks(nv))
-            .zip(targets.par_iter())
-            .for_each(|((row, l), &t)| {
-                compress(l, row, t as usize);
-            });
         self.next += 1;
+        *rows = self.ready.pop_front().unwrap_or_default();
         Ok(true)
     }
 }

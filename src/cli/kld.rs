@@ -28,6 +28,15 @@ pub struct BaseArgs {
     /// Score at most this many chunks when the base is a model.
     #[arg(long = "chunks", value_name = "K")]
     pub chunks: Option<usize>,
+    /// Logical batch size: `max(1, B / N)` chunks go through the model together (results do not
+    /// depend on it).
+    #[arg(
+        short = 'b',
+        long = "batch-size",
+        default_value_t = 2048,
+        value_name = "B"
+    )]
+    pub batch_size: usize,
 }
 
 /// Arguments of `qforge kld`.
@@ -65,13 +74,17 @@ pub fn score(model: &EvalModel, base: &BaseArgs, table_to_stderr: bool) -> Resul
     };
     print("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p");
     let mut on_chunk = |i: usize, r: &KldRunning| print(&running_line(i, r));
-    let mut eval = |t: &[u32], f: usize| model.eval(t, f);
+    super::perplexity::check_batch(base.batch_size, base.ctx_size)?;
+    let mut eval = |seqs: &[Vec<u32>], f: usize| model.eval_batch(seqs, f);
+    let n_seq = |n_ctx: usize| super::perplexity::n_seq(base.batch_size, n_ctx);
     let sums = if is_logits_file(&base.base) {
         let mut reader = LogitsReader::open(&base.base)?;
+        let n_seq = n_seq(reader.plan().n_ctx);
         kl_divergence(
             &mut reader,
             model.n_vocab(),
             model.chunk_bos(),
+            n_seq,
             &mut eval,
             &mut on_chunk,
         )
@@ -87,12 +100,14 @@ pub fn score(model: &EvalModel, base: &BaseArgs, table_to_stderr: bool) -> Resul
         let tokens = base_model.tokenize_file(text)?;
         let plan = ChunkPlan::new(tokens.len(), base.ctx_size, base.chunks)
             .map_err(|e| anyhow::anyhow!("{}: {e}", text.display()))?;
-        let mut src = ModelBase::new(&base_model, plan, tokens);
+        let n_seq = n_seq(plan.n_ctx);
+        let mut src = ModelBase::new(&base_model, plan, tokens, n_seq);
         check_vocab(&src, model)?;
         kl_divergence(
             &mut src,
             model.n_vocab(),
             model.chunk_bos(),
+            n_seq,
             &mut eval,
             &mut on_chunk,
         )?

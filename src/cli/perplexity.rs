@@ -70,6 +70,7 @@ pub fn run(a: PerplexityArgs) -> Result<()> {
         plan,
         n_vocab: model.n_vocab(),
         bos: model.chunk_bos(),
+        n_seq: n_seq(a.batch_size, a.ctx_size),
     };
     let json = a.json;
     let mut on_chunk = |i: usize, ppl: f64| {
@@ -81,11 +82,10 @@ pub fn run(a: PerplexityArgs) -> Result<()> {
             let _ = std::io::stdout().flush();
         }
     };
-    let mut batches = ChunkBatches::new(&model, &tokens, plan, n_seq(a.batch_size, a.ctx_size));
     let r = perplexity(
         &tokens,
         params,
-        &mut |t, f| batches.eval(t, f),
+        &mut |seqs, f| model.eval_batch(seqs, f),
         writer.as_mut(),
         &mut on_chunk,
     )?;
@@ -116,60 +116,6 @@ pub fn run(a: PerplexityArgs) -> Result<()> {
 /// `n_seq = max(1, n_batch / n_ctx)`).
 pub fn n_seq(n_batch: usize, n_ctx: usize) -> usize {
     (n_batch / n_ctx.max(1)).max(1)
-}
-
-/// Evaluates the chunks of a plan `n_seq` at a time: the first request of a group evaluates the
-/// group's chunks in one [`EvalModel::eval_batch`] and the following requests are served from
-/// it. A request that is not the next chunk's input is evaluated on its own.
-pub struct ChunkBatches<'m> {
-    model: &'m EvalModel,
-    tokens: &'m [u32],
-    plan: ChunkPlan,
-    n_seq: usize,
-    /// The chunk the next request is expected for.
-    next: usize,
-    /// Logits of chunks `next..`, already evaluated.
-    ready: std::collections::VecDeque<Vec<f32>>,
-}
-
-impl<'m> ChunkBatches<'m> {
-    /// Batches of `n_seq` chunks of `plan` over `tokens`.
-    pub fn new(model: &'m EvalModel, tokens: &'m [u32], plan: ChunkPlan, n_seq: usize) -> Self {
-        ChunkBatches {
-            model,
-            tokens,
-            plan,
-            n_seq: n_seq.max(1),
-            next: 0,
-            ready: Default::default(),
-        }
-    }
-
-    /// The logits of `input` from position `first` (see [`EvalModel::eval`]).
-    pub fn eval(
-        &mut self,
-        input: &[u32],
-        first: usize,
-    ) -> Result<Vec<f32>, qforge_calibration::eval::EvalError> {
-        let bos = self.model.chunk_bos();
-        let expected = self.next < self.plan.n_chunk
-            && first == self.plan.first
-            && self.plan.input(self.tokens, self.next, bos) == input;
-        if !expected {
-            self.ready.clear();
-            return self.model.eval(input, first);
-        }
-        if self.ready.is_empty() {
-            let end = (self.next + self.n_seq).min(self.plan.n_chunk);
-            let inputs: Vec<Vec<u32>> = (self.next..end)
-                .map(|i| self.plan.input(self.tokens, i, bos))
-                .collect();
-            let refs: Vec<&[u32]> = inputs.iter().map(|v| v.as_slice()).collect();
-            self.ready.extend(self.model.eval_batch(&refs, first)?);
-        }
-        self.next += 1;
-        Ok(self.ready.pop_front().unwrap_or_default())
-    }
 }
 
 /// A batch size of 0 is refused; any other works (llama-perplexity rounds it to whole contexts).

@@ -276,12 +276,14 @@ impl BaseLogProbs for super::logits_file::LogitsReader {
     }
 }
 
-/// Scores a model against base log-probabilities, chunk by chunk; `on_chunk(i, line)` sees the
-/// running table. `bos` is the model's BOS id when its vocabulary adds BOS.
+/// Scores a model against base log-probabilities, chunk by chunk, passing `n_seq` chunks to `eval`
+/// at a time; `on_chunk(i, line)` sees the running table. `bos` is the model's BOS id when its
+/// vocabulary adds BOS.
 pub fn kl_divergence(
     base: &mut dyn BaseLogProbs,
     n_vocab: usize,
     bos: Option<u32>,
+    n_seq: usize,
     eval: &mut EvalFn<'_>,
     on_chunk: &mut dyn FnMut(usize, &KldRunning),
 ) -> Result<KldSums, EvalError> {
@@ -298,27 +300,39 @@ pub fn kl_divergence(
     let tokens = base.tokens().to_vec();
     let mut sums = KldSums::default();
     let mut rows = Vec::new();
-    for i in 0..plan.n_chunk {
-        if !base.next_chunk(&mut rows)? {
-            break;
-        }
-        let input = plan.input(&tokens, i, bos);
-        let logits = eval(&input, plan.first)?;
-        let expected = (plan.n_ctx - plan.first) * n_vocab;
-        if logits.len() != expected {
+    for group in (0..plan.n_chunk).step_by(n_seq.max(1)) {
+        let chunks = group..(group + n_seq.max(1)).min(plan.n_chunk);
+        let inputs: Vec<Vec<u32>> = chunks
+            .clone()
+            .map(|i| plan.input(&tokens, i, bos))
+            .collect();
+        let outputs = eval(&inputs, plan.first)?;
+        if outputs.len() != inputs.len() {
             return Err(EvalError::LogitCount {
-                got: logits.len(),
-                expected,
+                got: outputs.len(),
+                expected: inputs.len(),
             });
         }
-        // The last logits row (position n_ctx-1) predicts nothing inside the chunk.
-        sums.add_chunk(
-            &logits[..plan.scored_per_chunk() * n_vocab],
-            n_vocab,
-            &rows,
-            plan.targets(&tokens, i),
-        );
-        on_chunk(i, &sums.running());
+        for (i, logits) in chunks.zip(outputs) {
+            if !base.next_chunk(&mut rows)? {
+                return Ok(sums);
+            }
+            let expected = (plan.n_ctx - plan.first) * n_vocab;
+            if logits.len() != expected {
+                return Err(EvalError::LogitCount {
+                    got: logits.len(),
+                    expected,
+                });
+            }
+            // The last logits row (position n_ctx-1) predicts nothing inside the chunk.
+            sums.add_chunk(
+                &logits[..plan.scored_per_chunk() * n_vocab],
+                n_vocab,
+                &rows,
+                plan.targets(&tokens, i),
+            );
+            on_chunk(i, &sums.running());
+        }
     }
     Ok(sums)
 }
@@ -391,9 +405,11 @@ mod tests {
             tokens: tokens.clone(),
             rows,
         };
-        let mut eval = |inp: &[u32], first: usize| Ok(logits_for(inp, first, 1.0));
+        let mut eval = |inps: &[Vec<u32>], first: usize| {
+            Ok(inps.iter().map(|inp| logits_for(inp, first, 1.0)).collect())
+        };
         let mut lines = 0;
-        let sums = kl_divergence(&mut base, 8, None, &mut eval, &mut |_, _| lines += 1).unwrap();
+        let sums = kl_divergence(&mut base, 8, None, 3, &mut eval, &mut |_, _| lines += 1).unwrap();
         assert_eq!((lines, sums.count()), (4, 4 * 31));
         let rep = sums.report().unwrap();
         // Exact: P = softmax(2 at a, 0 else), Q = softmax(2 at a, 1 at b, 0 else).

@@ -19,6 +19,8 @@ pub use chunks::ChunkPlan;
 pub use error::EvalError;
 pub use stats::{mean_and_uncertainty, percentile};
 
-/// A forward pass as the evaluations see it: `eval(tokens, first)` returns the logits of positions
-/// `first..tokens.len()` of one fresh sequence, row-major with `n_vocab` values per row.
-pub type EvalFn<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<f32>, EvalError> + 'a;
+/// A forward pass as the evaluations see it: `eval(sequences, first)` evaluates each sequence from
+/// a fresh context and returns, per sequence, the logits of positions `first..len`, row-major with
+/// `n_vocab` values per row. The evaluations pass up to `n_seq` chunks at a time, as
+/// llama-perplexity packs `n_batch / n_ctx` chunks into one decode.
+pub type EvalFn<'a> = dyn FnMut(&[Vec<u32>], usize) -> Result<Vec<Vec<f32>>, EvalError> + 'a;

@@ -56,6 +56,8 @@ pub struct PerplexityParams {
     pub n_vocab: usize,
     /// BOS id put at the start of every chunk, when the vocabulary adds BOS.
     pub bos: Option<u32>,
+    /// Chunks passed to `eval` together (llama-perplexity's `n_seq = max(1, n_batch / n_ctx)`).
+    pub n_seq: usize,
 }
 
 /// The result of a perplexity run.
@@ -99,36 +101,49 @@ pub fn perplexity(
             0
         }
     ];
-    for i in 0..plan.n_chunk {
-        let input = plan.input(tokens, i, params.bos);
-        let logits = eval(&input, plan.first)?;
-        let expected = (plan.n_ctx - plan.first) * nv;
-        if logits.len() != expected {
+    let n_seq = params.n_seq.max(1);
+    for group in (0..plan.n_chunk).step_by(n_seq) {
+        let chunks = group..(group + n_seq).min(plan.n_chunk);
+        let inputs: Vec<Vec<u32>> = chunks
+            .clone()
+            .map(|i| plan.input(tokens, i, params.bos))
+            .collect();
+        let outputs = eval(&inputs, plan.first)?;
+        if outputs.len() != inputs.len() {
             return Err(EvalError::LogitCount {
-                got: logits.len(),
-                expected,
+                got: outputs.len(),
+                expected: inputs.len(),
             });
         }
-        let targets = plan.targets(tokens, i);
-        let nll: Vec<f64> = if save.is_some() {
-            rows.par_chunks_mut(compressed_row_len(nv))
-                .zip(logits.par_chunks(nv))
-                .zip(targets.par_iter())
-                .map(|((row, l), &t)| compress(l, row, t as usize))
-                .collect()
-        } else {
-            logits
-                .par_chunks(nv)
-                .zip(targets.par_iter())
-                .map(|(l, &t)| -score(l, t as usize).0)
-                .collect()
-        };
-        if let Some(w) = save.as_deref_mut() {
-            w.write_chunk(&rows)?;
+        for (i, logits) in chunks.zip(outputs) {
+            let expected = (plan.n_ctx - plan.first) * nv;
+            if logits.len() != expected {
+                return Err(EvalError::LogitCount {
+                    got: logits.len(),
+                    expected,
+                });
+            }
+            let targets = plan.targets(tokens, i);
+            let nll: Vec<f64> = if save.is_some() {
+                rows.par_chunks_mut(compressed_row_len(nv))
+                    .zip(logits.par_chunks(nv))
+                    .zip(targets.par_iter())
+                    .map(|((row, l), &t)| compress(l, row, t as usize))
+                    .collect()
+            } else {
+                logits
+                    .par_chunks(nv)
+                    .zip(targets.par_iter())
+                    .map(|(l, &t)| -score(l, t as usize).0)
+                    .collect()
+            };
+            if let Some(w) = save.as_deref_mut() {
+                w.write_chunk(&rows)?;
+            }
+            sums.add(&nll);
+            running.push(sums.ppl());
+            on_chunk(i, sums.ppl());
         }
-        sums.add(&nll);
-        running.push(sums.ppl());
-        on_chunk(i, sums.ppl());
     }
     let (ppl, uncertainty) = sums.estimate();
     Ok(PerplexityResult {
@@ -153,19 +168,26 @@ mod tests {
         let tokens: Vec<u32> = (0..64u32).map(|i| i % n as u32).collect();
         let plan = ChunkPlan::new(tokens.len(), 16, None).unwrap();
         let mut calls = 0;
-        let mut eval = |inp: &[u32], first: usize| -> Result<Vec<f32>, EvalError> {
+        let mut eval = |inps: &[Vec<u32>], first: usize| -> Result<Vec<Vec<f32>>, EvalError> {
             calls += 1;
-            assert_eq!(inp[0], 99 % n as u32, "BOS substituted");
-            let mut out = vec![0f32; (inp.len() - first) * n];
-            for (r, &t) in inp[first..].iter().enumerate() {
-                out[r * n + (t as usize + 1) % n] = 2.0;
-            }
-            Ok(out)
+            assert!(inps.len() <= 3);
+            Ok(inps
+                .iter()
+                .map(|inp| {
+                    assert_eq!(inp[0], 99 % n as u32, "BOS substituted");
+                    let mut out = vec![0f32; (inp.len() - first) * n];
+                    for (r, &t) in inp[first..].iter().enumerate() {
+                        out[r * n + (t as usize + 1) % n] = 2.0;
+                    }
+                    out
+                })
+                .collect())
         };
         let params = PerplexityParams {
             plan,
             n_vocab: n,
             bos: Some(99 % n as u32),
+            n_seq: 3,
         };
         let mut seen = Vec::new();
         let r = perplexity(&tokens, params, &mut eval, None, &mut |i, p| {
@@ -173,7 +195,7 @@ mod tests {
         })
         .unwrap();
         let p_hit = 2f64.exp() / (2f64.exp() + (n - 1) as f64);
-        assert_eq!(calls, 4);
+        assert_eq!(calls, 2, "4 chunks in groups of 3");
         assert_eq!(r.count, 4 * 7);
         assert!((r.ppl * p_hit - 1.0).abs() < 1e-6, "{}", r.ppl);
         assert!(r.uncertainty.unwrap_or(0.0) < 1e-6, "zero variance");

@@ -67,22 +67,29 @@ pub fn compute_imatrix(
     let nv = params.n_vocab;
     let mut chunk = 0usize;
     let result = {
-        let mut observed = |input: &[u32], first: usize| -> Result<Vec<f32>, EvalError> {
-            collector.begin_chunk(layout.skipped(layout.seqs_in_batch(chunk, plan.n_chunk)));
-            chunk += 1;
-            let mut logits = eval(input, &mut collector)?;
-            if collector.failed() {
-                // The collector keeps its error for the caller; the perplexity loop only stops.
-                return Err(EvalError::model(StopCollection));
+        // One chunk per call: the collector sums each chunk's rows in order.
+        let mut observed = |inputs: &[Vec<u32>],
+                            first: usize|
+         -> Result<Vec<Vec<f32>>, EvalError> {
+            let mut out = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                collector.begin_chunk(layout.skipped(layout.seqs_in_batch(chunk, plan.n_chunk)));
+                chunk += 1;
+                let mut logits = eval(input, &mut collector)?;
+                if collector.failed() {
+                    // The collector keeps its error for the caller; the perplexity loop only stops.
+                    return Err(EvalError::model(StopCollection));
+                }
+                if logits.len() != input.len() * nv {
+                    return Err(EvalError::LogitCount {
+                        got: logits.len(),
+                        expected: input.len() * nv,
+                    });
+                }
+                logits.drain(..first * nv);
+                out.push(logits);
             }
-            if logits.len() != input.len() * nv {
-                return Err(EvalError::LogitCount {
-                    got: logits.len(),
-                    expected: input.len() * nv,
-                });
-            }
-            logits.drain(..first * nv);
-            Ok(logits)
+            Ok(out)
         };
         perplexity(
             tokens,
@@ -90,6 +97,7 @@ pub fn compute_imatrix(
                 plan,
                 n_vocab: nv,
                 bos: params.bos,
+                n_seq: 1,
             },
             &mut observed,
             None,
