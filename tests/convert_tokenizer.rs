@@ -87,6 +87,7 @@ fn write_config(
         "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256,
         "rms_norm_eps": 1e-5, "vocab_size": vocab_size, "head_dim": 16,
+        "original_max_position_embeddings": 256,
     });
     if let Some(b) = bos {
         c["bos_token_id"] = json!(b);
@@ -156,6 +157,19 @@ fn assert_same_kvs(what: &str, ours: &[(String, GgufValue)], theirs: &[(String, 
     let keys = |v: &[(String, GgufValue)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     assert_eq!(keys(ours), keys(theirs), "{what}: key order differs");
     for ((k, a), (_, b)) in ours.iter().zip(theirs) {
+        if k == "tokenizer.chat_templates" {
+            // the converter writes a Python set: its order changes from run to run
+            let sorted = |v: &GgufValue| match v {
+                GgufValue::Array(GgufArray::String(s)) => {
+                    let mut s = s.clone();
+                    s.sort();
+                    s
+                }
+                _ => panic!("{what}: {k} is not a string array"),
+            };
+            assert_eq!(sorted(a), sorted(b), "{what}: {k} differs");
+            continue;
+        }
         if a != b {
             let detail = match (a, b) {
                 (GgufValue::Array(x), GgufValue::Array(y)) if x.elem_type() == y.elem_type() => {
@@ -191,7 +205,9 @@ fn rebuilt_dir(vocab: &str, arch: &str) -> (PathBuf, Value) {
     (dir, cfg)
 }
 
-fn check_bpe(vocab: &str, arch: &str, kind: VocabKind) {
+/// Compares ours with the converter on `vocab` rebuilt for `arch`; `expect_pre` is the
+/// converter's `tokenizer.ggml.pre` (the vocab file's own name unless its hash says otherwise).
+fn check_vocab(vocab: &str, arch: &str, kind: VocabKind, expect_pre: Option<&str>) {
     if !have_reference() {
         return;
     }
@@ -199,13 +215,15 @@ fn check_bpe(vocab: &str, arch: &str, kind: VocabKind) {
     let ours = tk::tokenizer_metadata(&dir, kind, &cfg).unwrap();
     let theirs = converter_kvs(&dir);
     assert_same_kvs(vocab, &ours, &theirs);
-    // the converter recognised the rebuilt tokenizer as the vocab file's pre-tokenizer
-    assert_eq!(
-        pre_of(&theirs),
-        pre_of(&vocab_kvs(vocab)),
-        "{vocab}: converter's pre"
-    );
+    let want = expect_pre
+        .map(str::to_string)
+        .or_else(|| pre_of(&vocab_kvs(vocab)));
+    assert_eq!(pre_of(&theirs), want, "{vocab}: converter's pre");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn check_bpe(vocab: &str, arch: &str, kind: VocabKind) {
+    check_vocab(vocab, arch, kind, None)
 }
 
 #[test]
@@ -218,9 +236,17 @@ fn bpe_qwen2_matches_converter() {
     check_bpe("qwen2", "Qwen2ForCausalLM", VocabKind::Qwen2);
 }
 
+/// The qwen35 vocab file carries Qwen2's 151936-token vocabulary; with it the probe's ids
+/// (and so the converter's hash) are those of `qwen2`: the `\p{M}` difference of the two
+/// regexes changes no token on `chktxt`.
 #[test]
 fn bpe_qwen35_matches_converter() {
-    check_bpe("qwen35", "Qwen2ForCausalLM", VocabKind::Qwen2);
+    check_vocab(
+        "qwen35",
+        "Qwen2ForCausalLM",
+        VocabKind::Qwen2,
+        Some("qwen2"),
+    );
 }
 
 #[test]
@@ -246,4 +272,121 @@ fn bpe_deepseek_coder_matches_converter() {
 #[test]
 fn bpe_command_r_matches_converter() {
     check_bpe("command-r", "Qwen2ForCausalLM", VocabKind::Qwen2);
+}
+
+#[test]
+fn spm_llama_spm_matches_converter() {
+    check_vocab("llama-spm", "LlamaForCausalLM", VocabKind::Llama, None);
+}
+
+#[test]
+fn spm_phi3_matches_converter() {
+    check_vocab("phi-3", "Phi3ForCausalLM", VocabKind::Phi3, None);
+}
+
+/// A SentencePiece model trained here from the GPL-3 text, with `added_tokens.json`,
+/// `added_tokens_decoder` (special, look-special and `▁` user-defined tokens), padding up to
+/// config's `vocab_size`, a chat template and special tokens from tokenizer_config.json.
+#[test]
+fn spm_trained_with_added_tokens_matches_converter() {
+    if !have_reference() {
+        return;
+    }
+    let dir = scratch("spm-trained");
+    let text = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/text/gpl-3.txt");
+    let script = format!(
+        "import sentencepiece as spm\nspm.SentencePieceTrainer.train(input={:?}, model_prefix={:?}, vocab_size=400, model_type='bpe', byte_fallback=True, user_defined_symbols=['<tool>'], num_threads=1, minloglevel=2)\n",
+        text.display().to_string(),
+        dir.join("tokenizer").display().to_string()
+    );
+    let r = Command::new(python())
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::write(
+        dir.join("added_tokens.json"),
+        r#"{"<|im_start|>": 400, "<|im_end|>": 401, "<far>": 999}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        json!({
+            "tokenizer_class": "LlamaTokenizer",
+            "bos_token": "<s>", "eos_token": {"content": "</s>", "special": true}, "unk_token": "<unk>",
+            "add_bos_token": true, "add_eos_token": false,
+            "added_tokens_decoder": {
+                "401": {"content": "<|im_end|>", "special": false},
+                "402": {"content": "a\u{2581}b", "special": false},
+                "403": {"content": "<ctl>", "special": true}
+            },
+            "chat_template": [{"name": "default", "template": "{{ x }}"}, {"name": "tool use!", "template": "{{ y }}"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let cfg = write_config(&dir, "LlamaForCausalLM", 410, Some(1), Some(2));
+    let ours = tk::tokenizer_metadata(&dir, VocabKind::Llama, &cfg).unwrap();
+    let theirs = converter_kvs(&dir);
+    assert_same_kvs("trained spm", &ours, &theirs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tokenizer whose probe hash the converter does not know (Llama 3's with the ids of two
+/// tokens of the probe swapped): the converter refuses it, qforge recognises the declared
+/// pre-tokenizer as `llama-bpe` and accepts it after tokenizing the probes both ways.
+#[test]
+fn unknown_hash_is_detected_and_verified() {
+    if !have_reference() {
+        return;
+    }
+    let (dir, cfg) = rebuilt_dir("llama-bpe", "Qwen2ForCausalLM");
+    let path = dir.join("tokenizer.json");
+    let mut tj: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let vocab = tj["model"]["vocab"].as_object_mut().unwrap();
+    let (a, b) = (vocab["\u{120}sure"].clone(), vocab["\u{120}tea"].clone());
+    vocab.insert("\u{120}sure".into(), b);
+    vocab.insert("\u{120}tea".into(), a);
+    std::fs::write(&path, tj.to_string()).unwrap();
+    let ours = tk::tokenizer_metadata(&dir, VocabKind::Qwen2, &cfg).unwrap();
+    assert_eq!(pre_of(&ours).as_deref(), Some("llama-bpe"));
+    let r = Command::new(python())
+        .arg(llama_cpp().join("convert_hf_to_gguf.py"))
+        .arg(&dir)
+        .args(["--vocab-only", "--outfile"])
+        .arg(dir.join("x.gguf"))
+        .env("PYTHONPATH", llama_cpp().join("gguf-py"))
+        .output()
+        .unwrap();
+    assert!(
+        !r.status.success(),
+        "the converter accepted an unknown hash"
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("BPE pre-tokenizer was not recognized"));
+
+    // a pre-tokenizer llama.cpp cannot express is a clear error
+    tj["pre_tokenizer"]["pretokenizers"][0]["behavior"] = json!("Removed");
+    std::fs::write(&path, tj.to_string()).unwrap();
+    let err = tk::tokenizer_metadata(&dir, VocabKind::Qwen2, &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not recognised") && err.contains("Removed"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rebuilt `tokenizer.json` loads in the `tokenizers` crate with every token of the vocab
+/// file (ids kept, including the special ones).
+#[test]
+fn rebuilt_tokenizer_loads_and_round_trips_ids() {
+    let kvs = vocab_kvs("gpt-2");
+    let files = tk::hf_files_from_gguf(&kvs, Path::new("gpt-2")).unwrap();
+    let tj = files.tokenizer_json.unwrap();
+    let tok: tokenizers::Tokenizer = tj.to_string().parse().unwrap();
+    let ids = tok.encode(tk::CHKTXT, false).unwrap().get_ids().to_vec();
+    assert!(!ids.is_empty());
+    assert_eq!(tok.get_vocab_size(true), n_tokens(&kvs));
 }

@@ -10,7 +10,8 @@
 //! [`super::pre_table`]; BOS is added by a `TemplateProcessing` post-processor when
 //! `tokenizer.ggml.add_bos_token` (or llama.cpp's default for that pre-tokenizer) says so.
 //! SentencePiece: the pieces, scores and types go into a `ModelProto` with
-//! `normalizer_spec.add_dummy_prefix` from `tokenizer.ggml.add_space_prefix`.
+//! `normalizer_spec.add_dummy_prefix` from `tokenizer.ggml.add_space_prefix`; UNKNOWN tokens
+//! after the first are written as UNUSED (SentencePiece allows one unknown piece).
 
 use std::path::Path;
 
@@ -295,16 +296,22 @@ fn sentencepiece_proto(
     add_dummy_prefix: bool,
 ) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut unk_id = 0u64;
+    let mut unk_id: Option<u64> = None;
     for (i, ((t, s), ty)) in tokens.iter().zip(scores).zip(types).enumerate() {
-        if *ty == token_type::UNKNOWN {
-            unk_id = i as u64;
+        let mut ty = *ty;
+        if ty == token_type::UNKNOWN {
+            // SentencePiece allows one unknown piece; old converters typed padding UNKNOWN too
+            if unk_id.is_some() {
+                ty = token_type::UNUSED;
+            } else {
+                unk_id = Some(i as u64);
+            }
         }
         let mut p = Vec::new();
         field_bytes(1, t.as_bytes(), &mut p);
         varint(2 << 3 | 5, &mut p);
         p.extend_from_slice(&s.to_le_bytes());
-        let kind = if (1..=6).contains(ty) { *ty as u64 } else { 1 };
+        let kind = if (1..=6).contains(&ty) { ty as u64 } else { 1 };
         varint(3 << 3, &mut p);
         varint(kind, &mut p);
         field_bytes(1, &p, &mut out);
@@ -318,7 +325,7 @@ fn sentencepiece_proto(
     varint(35 << 3, &mut ts); // byte_fallback
     varint(byte_fallback as u64, &mut ts);
     varint(40 << 3, &mut ts); // unk_id
-    varint(unk_id, &mut ts);
+    varint(unk_id.unwrap_or(0), &mut ts);
     field_bytes(2, &ts, &mut out);
     let mut ns = Vec::new();
     field_bytes(1, b"identity", &mut ns);
