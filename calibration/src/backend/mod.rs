@@ -37,10 +37,12 @@ pub enum BackendError {
     },
 }
 
-/// Rotary position embedding parameters, as ggml's `rope_ext` takes them (NORM mode: rotated
-/// pairs are adjacent).
+/// Rotary position embedding parameters, as ggml's `rope_ext` takes them (no YaRN extrapolation,
+/// attention factor 1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RopeParams {
+    /// NEOX mode: dimension `i` pairs with `i + n_dims / 2`; otherwise (NORM) adjacent pairs.
+    pub neox: bool,
     /// Number of rotated dimensions per head (`n_rot`).
     pub n_dims: usize,
     /// `rope.freq_base`.
@@ -52,7 +54,7 @@ pub struct RopeParams {
 }
 
 /// The shape of one attention call over a batch of consecutive query positions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AttnShape {
     /// Query heads.
     pub n_head: usize,
@@ -62,6 +64,11 @@ pub struct AttnShape {
     pub head_dim: usize,
     /// Position of the first query row; query row `i` sees keys `0..=first_pos + i`.
     pub first_pos: usize,
+    /// Sliding window (`n_swa`, standard type): query position `p` sees only keys `k` with
+    /// `p - k < window`; 0 for none.
+    pub window: usize,
+    /// Attention logit soft-capping (`c * tanh(s / c)` on the scaled scores); 0 for none.
+    pub softcap: f32,
 }
 
 /// One attention call: the query rows of one micro-batch of one sequence, that sequence's F16
@@ -134,6 +141,18 @@ pub trait Backend: Send + Sync {
 
     /// `out = silu(gate) * up`, elementwise over rows of `n_cols`.
     fn swiglu(&self, gate: &[f32], up: &[f32], n_cols: usize, out: &mut [f32]);
+
+    /// `out = gelu(gate) * up` (`ggml_geglu_split`: tanh GELU through ggml's F16 table).
+    fn geglu(&self, gate: &[f32], up: &[f32], n_cols: usize, out: &mut [f32]);
+
+    /// `x[r] += bias` for each `bias.len()`-wide row of `x` (a broadcast `ggml_add`).
+    fn add_bias(&self, x: &mut [f32], bias: &[f32]);
+
+    /// `x *= s`, elementwise (`ggml_scale`).
+    fn scale(&self, x: &mut [f32], s: f32);
+
+    /// `x = c * tanh(x * (1 / c))`, elementwise (soft-capping as a `scale`, `tanh`, `scale`).
+    fn softcap(&self, x: &mut [f32], c: f32);
 
     /// Softmax of each `n_cols`-wide row of `x` in place (`ggml_soft_max`, MoE gating).
     fn soft_max(&self, x: &mut [f32], n_cols: usize);

@@ -17,7 +17,7 @@ pub enum ModelError {
         source: qforge_formats::gguf::GgufError,
     },
     /// An architecture this crate does not run.
-    #[error("{path}: unsupported architecture '{arch}' (supported: llama)")]
+    #[error("{path}: unsupported architecture '{arch}' (supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)")]
     Architecture {
         /// Model file.
         path: PathBuf,

@@ -1,12 +1,16 @@
-//! Hyper-parameters of a llama-architecture model, read from GGUF metadata as llama.cpp reads them.
+//! Hyper-parameters of a model, read from GGUF metadata as llama.cpp reads them: the common keys
+//! here, the architecture-specific ones in [`super::arch`].
 
+use super::arch::Arch;
 use super::error::ModelError;
-use qforge_formats::gguf::{GgufHeader, GgufValue};
+use qforge_formats::gguf::{GgufArray, GgufHeader, GgufValue};
 use std::path::Path;
 
-/// Hyper-parameters of a llama-architecture model (dense or Mixtral-style MoE).
+/// Hyper-parameters of a model (keys are `{arch}.*`; `llama.*` named below).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HParams {
+    /// The architecture (`general.architecture`).
+    pub arch: Arch,
     /// Vocabulary size (`llama.vocab_size`, else the token list's length, else the embedding rows).
     pub n_vocab: usize,
     /// Context length of training (`llama.context_length`).
@@ -35,6 +39,26 @@ pub struct HParams {
     pub n_expert: usize,
     /// Experts used per token (`llama.expert_used_count`).
     pub n_expert_used: usize,
+    /// Feed-forward width of each expert (`n_ff` for llama; qwen3moe:
+    /// `expert_feed_forward_length`, else `n_ff / n_expert_used`).
+    pub n_ff_exp: usize,
+    /// Sliding window of the window layers (`attention.sliding_window`), 0 for none.
+    pub n_swa: usize,
+    /// Which layers use the sliding window (`attention.sliding_window_pattern`).
+    pub swa_layers: Vec<bool>,
+    /// Rope frequency base of the window layers (`rope.freq_base_swa`).
+    pub rope_freq_base_swa: f32,
+    /// Rope frequency scale of the window layers.
+    pub rope_freq_scale_swa: f32,
+    /// Attention logit soft-capping (`attn_logit_softcapping`), 0 for none.
+    pub attn_softcap: f32,
+    /// Final logit soft-capping (`final_logit_softcapping`), 0 for none.
+    pub final_softcap: f32,
+    /// A scale applied to Q before attention (then run with scale 1), as gemma and phi3 do;
+    /// `None`: scores scaled by `1/sqrt(head_dim)` inside attention.
+    pub q_scale: Option<f32>,
+    /// A scale applied to the token embeddings (gemma: `sqrt(n_embd)`).
+    pub embd_scale: Option<f32>,
 }
 
 fn key_err(path: &Path, key: &str, reason: &str) -> ModelError {
@@ -45,18 +69,24 @@ fn key_err(path: &Path, key: &str, reason: &str) -> ModelError {
     }
 }
 
-struct Meta<'a> {
-    h: &'a GgufHeader,
-    path: &'a Path,
-    arch: &'a str,
+/// Typed access to one architecture's `{arch}.*` keys.
+pub(super) struct Meta<'a> {
+    pub h: &'a GgufHeader,
+    pub path: &'a Path,
+    pub arch: &'a str,
 }
 
 impl Meta<'_> {
-    fn get(&self, key: &str) -> Option<&GgufValue> {
+    /// The error for key `{arch}.{key}`.
+    pub fn err(&self, key: &str, reason: &str) -> ModelError {
+        key_err(self.path, &format!("{}.{key}", self.arch), reason)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&GgufValue> {
         self.h.get(&format!("{}.{key}", self.arch))
     }
 
-    fn uint(&self, key: &str) -> Result<Option<usize>, ModelError> {
+    pub fn uint(&self, key: &str) -> Result<Option<usize>, ModelError> {
         let full = format!("{}.{key}", self.arch);
         match self.get(key) {
             None => Ok(None),
@@ -67,12 +97,12 @@ impl Meta<'_> {
         }
     }
 
-    fn req_uint(&self, key: &str) -> Result<usize, ModelError> {
+    pub fn req_uint(&self, key: &str) -> Result<usize, ModelError> {
         self.uint(key)?
             .ok_or_else(|| key_err(self.path, &format!("{}.{key}", self.arch), "is missing"))
     }
 
-    fn float(&self, key: &str) -> Result<Option<f32>, ModelError> {
+    pub fn float(&self, key: &str) -> Result<Option<f32>, ModelError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.as_f64().map(|f| Some(f as f32)).ok_or_else(|| {
@@ -83,19 +113,25 @@ impl Meta<'_> {
 }
 
 impl HParams {
-    /// Reads the hyper-parameters of the llama-architecture model described by `h`.
+    /// Reads the hyper-parameters of the model described by `h` (any supported architecture).
     pub fn from_gguf(h: &GgufHeader, path: &Path) -> Result<HParams, ModelError> {
-        let arch = h.architecture().unwrap_or("");
-        if arch != "llama" {
-            return Err(ModelError::Architecture {
-                path: path.to_path_buf(),
-                arch: arch.to_string(),
-            });
-        }
-        let m = Meta { h, path, arch };
+        let name = h.architecture().unwrap_or("");
+        let arch = Arch::from_name(name).ok_or_else(|| ModelError::Architecture {
+            path: path.to_path_buf(),
+            arch: name.to_string(),
+        })?;
+        let m = Meta {
+            h,
+            path,
+            arch: arch.name(),
+        };
         let n_embd = m.req_uint("embedding_length")?;
         let n_layer = m.req_uint("block_count")?;
-        let n_ff = m.req_uint("feed_forward_length")?;
+        let n_ff = if arch == Arch::Qwen3Moe {
+            m.uint("feed_forward_length")?.unwrap_or(0)
+        } else {
+            m.req_uint("feed_forward_length")?
+        };
         let n_head = m.req_uint("attention.head_count")?;
         let n_head_kv = m.uint("attention.head_count_kv")?.unwrap_or(n_head);
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 || n_embd == 0 || n_layer == 0 {
@@ -114,7 +150,7 @@ impl HParams {
                 path: path.to_path_buf(),
                 reason: format!(
                     "key length {head_dim}, value length {head_dim_v}, rope dims {n_rot} \
-                     (llama needs them equal and even)"
+                     (this implementation needs them equal and even)"
                 ),
             });
         }
@@ -142,20 +178,16 @@ impl HParams {
                         .and_then(|t| t.dims.get(1))
                         .map(|&d| d as usize)
                 })
-                .ok_or_else(|| {
-                    key_err(path, "llama.vocab_size", "is missing (and no token list)")
-                })?,
+                .ok_or_else(|| m.err("vocab_size", "is missing (and no token list)"))?,
         };
         let n_expert = m.uint("expert_count")?.unwrap_or(0);
         let n_expert_used = m.uint("expert_used_count")?.unwrap_or(0);
         if n_expert > 0 && (n_expert_used == 0 || n_expert_used > n_expert) {
-            return Err(key_err(
-                path,
-                "llama.expert_used_count",
-                "must be in 1..=expert_count",
-            ));
+            return Err(m.err("expert_used_count", "must be in 1..=expert_count"));
         }
-        Ok(HParams {
+        let rope_freq_base = m.float("rope.freq_base")?.unwrap_or(10000.0);
+        let mut hp = HParams {
+            arch,
             n_vocab,
             n_ctx_train: m.uint("context_length")?.unwrap_or(0),
             n_embd,
@@ -165,15 +197,57 @@ impl HParams {
             n_head_kv,
             head_dim,
             n_rot,
-            rope_freq_base: m.float("rope.freq_base")?.unwrap_or(10000.0),
+            rope_freq_base,
             rope_freq_scale,
             rms_eps: m
                 .float("attention.layer_norm_rms_epsilon")?
-                .ok_or_else(|| {
-                    key_err(path, "llama.attention.layer_norm_rms_epsilon", "is missing")
-                })?,
+                .ok_or_else(|| m.err("attention.layer_norm_rms_epsilon", "is missing"))?,
             n_expert,
             n_expert_used,
-        })
+            n_ff_exp: n_ff,
+            n_swa: 0,
+            swa_layers: vec![false; n_layer],
+            rope_freq_base_swa: rope_freq_base,
+            rope_freq_scale_swa: rope_freq_scale,
+            attn_softcap: 0.0,
+            final_softcap: 0.0,
+            q_scale: None,
+            embd_scale: None,
+        };
+        arch.read_hparams(&m, &mut hp)?;
+        Ok(hp)
+    }
+
+    /// Whether layer `il` uses the sliding window.
+    pub fn is_swa(&self, il: usize) -> bool {
+        self.n_swa > 0 && self.swa_layers.get(il).copied().unwrap_or(false)
+    }
+
+    /// Sets the window layers from `{arch}.attention.sliding_window_pattern` as llama.cpp's
+    /// `load_swa_pattern` does: a per-layer bool array, else a period `n` (default
+    /// `default_period`) where layer `il` uses the window unless `il % n == n - 1` (every layer
+    /// for period 0).
+    pub(super) fn load_swa_pattern(
+        &mut self,
+        m: &Meta<'_>,
+        default_period: usize,
+    ) -> Result<(), ModelError> {
+        let key = "attention.sliding_window_pattern";
+        if let Some(arr) = m.get(key).and_then(|v| v.as_array()) {
+            let GgufArray::Bool(layers) = arr else {
+                return Err(m.err(key, "is not a bool array"));
+            };
+            let layers = layers.clone();
+            if layers.len() != self.n_layer {
+                return Err(m.err(key, "does not have one entry per layer"));
+            }
+            self.swa_layers = layers;
+            return Ok(());
+        }
+        let n = m.uint(key)?.unwrap_or(default_period);
+        self.swa_layers = (0..self.n_layer)
+            .map(|il| n == 0 || il % n < n - 1)
+            .collect();
+        Ok(())
     }
 }

@@ -1,9 +1,11 @@
-//! The feed-forward blocks: dense SwiGLU (`build_ffn`, SILU + PAR) and Mixtral-style experts
-//! (`build_moe_ffn`: softmax gating, top-k, weights normalised by their sum).
+//! The feed-forward blocks: dense gated FFN (`build_ffn`: SILU or GELU with a parallel gate, or
+//! phi3's gate and up fused in one `ffn_up`) and softmax-gated experts (`build_moe_ffn`: softmax
+//! gating, top-k, weights normalised by their sum; Mixtral and Qwen 3 MoE).
 
+use super::arch::Activation;
 use super::error::ModelError;
-use super::llama::{observe, Layer, Model};
 use super::observer::ActivationObserver;
+use super::transformer::{observe, Layer, Model};
 use crate::backend::{Backend, Matrix};
 use std::ops::Range;
 
@@ -12,6 +14,7 @@ use std::ops::Range;
 pub(super) struct FfnScratch {
     gate: Vec<f32>,
     up: Vec<f32>,
+    fused: Vec<f32>,
     act: Vec<f32>,
     xe: Vec<f32>,
     ye: Vec<f32>,
@@ -27,7 +30,8 @@ pub(super) struct FfnCtx<'a, B: Backend> {
     pub groups: &'a [Range<usize>],
 }
 
-/// `down(silu(gate(x)) * up(x))` for the rows of `x`, into `out`.
+/// `down(act(gate(x)) * up(x))` for the rows of `x`, into `out`; with gate and up fused in
+/// `ffn_up` (phi3), one product whose first `n_ff` columns are the gate.
 pub(super) fn dense_ffn<B: Backend>(
     c: &FfnCtx<'_, B>,
     x: &[f32],
@@ -48,18 +52,33 @@ pub(super) fn dense_ffn<B: Backend>(
     };
     c.model.load(&c.layer.up, mu)?;
     observe(observer, &c.layer.up, None, x, ne, c.groups);
-    be.matmul(mu, 0, x, n, &mut s.up);
-    c.model.load(&c.layer.gate, mg)?;
-    observe(observer, &c.layer.gate, None, x, ne, c.groups);
-    be.matmul(mg, 0, x, n, &mut s.gate);
-    be.swiglu(&s.gate, &s.up, ff, &mut s.act);
+    match &c.layer.gate {
+        Some(gate) => {
+            be.matmul(mu, 0, x, n, &mut s.up);
+            c.model.load(gate, mg)?;
+            observe(observer, gate, None, x, ne, c.groups);
+            be.matmul(mg, 0, x, n, &mut s.gate);
+        }
+        None => {
+            s.fused.resize(n * 2 * ff, 0.0);
+            be.matmul(mu, 0, x, n, &mut s.fused);
+            for (r, row) in s.fused.chunks_exact(2 * ff).enumerate() {
+                s.gate[r * ff..(r + 1) * ff].copy_from_slice(&row[..ff]);
+                s.up[r * ff..(r + 1) * ff].copy_from_slice(&row[ff..]);
+            }
+        }
+    }
+    match hp.arch.activation() {
+        Activation::SwiGlu => be.swiglu(&s.gate, &s.up, ff, &mut s.act),
+        Activation::GeGlu => be.geglu(&s.gate, &s.up, ff, &mut s.act),
+    }
     c.model.load(&c.layer.down, md)?;
     observe(observer, &c.layer.down, None, &s.act, ff, c.groups);
     be.matmul(md, 0, &s.act, n, out);
     Ok(())
 }
 
-/// Mixtral-style experts for the rows of `x`, into `out`.
+/// Softmax-gated experts (Mixtral, Qwen 3 MoE) for the rows of `x`, into `out`.
 pub(super) fn moe_ffn<B: Backend>(
     c: &FfnCtx<'_, B>,
     x: &[f32],
@@ -70,7 +89,7 @@ pub(super) fn moe_ffn<B: Backend>(
 ) -> Result<(), ModelError> {
     let be = c.model.backend();
     let hp = c.model.hparams();
-    let (ne, ff) = (hp.n_embd, hp.n_ff);
+    let (ne, ff) = (hp.n_embd, hp.n_ff_exp);
     let n = x.len() / ne;
     let (n_exp, k) = (hp.n_expert, hp.n_expert_used);
     let router = c.layer.router.as_deref().unwrap_or_default();
@@ -103,7 +122,8 @@ pub(super) fn moe_ffn<B: Backend>(
     }
 
     // Per expert: the rows routed to it, in position order, through gate/up/down.
-    c.model.load(&c.layer.gate, mg)?;
+    let gate = c.layer.gate.as_deref().unwrap_or_default();
+    c.model.load(gate, mg)?;
     c.model.load(&c.layer.up, mu)?;
     c.model.load(&c.layer.down, md)?;
     if mg.n_mat() != n_exp || mu.n_mat() != n_exp || md.n_mat() != n_exp {
@@ -138,7 +158,7 @@ pub(super) fn moe_ffn<B: Backend>(
                     .flat_map(|&i| s.xe[i * ne..(i + 1) * ne].iter().copied())
                     .collect();
                 obs.observe(&c.layer.up, Some(e), &rows, ne);
-                obs.observe(&c.layer.gate, Some(e), &rows, ne);
+                obs.observe(gate, Some(e), &rows, ne);
             }
         }
         s.gate.resize(m * ff, 0.0);

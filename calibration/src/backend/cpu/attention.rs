@@ -11,6 +11,10 @@
 //! 64-key tile of K (transposed) and V once per KV head and reuses it for every query row and
 //! every query head of the group. Each query's arithmetic is the same sequence of operations
 //! whatever the split, so results do not depend on the thread count or on the other jobs.
+//!
+//! Sliding-window layers mask the keys before each query's window; both kernels skip masked keys
+//! (the tiled kernel skips a tile a query row sees no key of). Soft-capping divides the scale by
+//! the cap and applies `cap * tanhf` to each score before the mask, as both kernels do.
 
 use super::super::{AttnJob, AttnShape};
 use super::ops::v_expf;
@@ -102,9 +106,16 @@ fn tiled_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
         n_head_kv,
         head_dim: d,
         first_pos,
+        window,
+        softcap,
     } = t.s;
     let group = n_head / n_head_kv;
     let row = n_head * d;
+    let scale = if softcap != 0.0 {
+        scale / softcap
+    } else {
+        scale
+    };
     let nr = t.q.len() / row;
     let p0 = first_pos + t.row0;
     let keys_max = p0 + nr;
@@ -120,7 +131,9 @@ fn tiled_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
         scr.acc.fill(0.0);
         scr.m.fill(f32::NEG_INFINITY);
         scr.s.fill(0.0);
-        for t0 in (0..keys_max).step_by(KV_TILE) {
+        // Tiles before the first row's window hold no visible key for any row of the task.
+        let t_start = first_key(p0, window) / KV_TILE * KV_TILE;
+        for t0 in (t_start..keys_max).step_by(KV_TILE) {
             let nt_max = (keys_max - t0).min(KV_TILE);
             for tk in 0..nt_max {
                 let at = ((t0 + tk) * n_head_kv + g) * d;
@@ -132,14 +145,16 @@ fn tiled_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
             }
             for i in 0..nr {
                 let n_keys = p0 + i + 1;
-                if n_keys <= t0 {
+                let lo = first_key(p0 + i, window);
+                if n_keys <= t0 || lo >= t0 + KV_TILE {
                     continue;
                 }
                 let nt = (n_keys - t0).min(KV_TILE);
+                let n_lo = lo.saturating_sub(t0);
                 for hh in 0..group {
                     let qh = &t.q[i * row + (g * group + hh) * d..][..d];
                     let qi = i * group + hh;
-                    scores(qh, &scr.kt, nt, scale, &mut kq);
+                    scores(qh, &scr.kt, n_lo..nt, scale, softcap, &mut kq);
                     let tile_max = kq.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                     let acc = &mut scr.acc[qi * d..(qi + 1) * d];
                     let (mut m, mut s) = (scr.m[qi], scr.s[qi]);
@@ -177,10 +192,27 @@ fn tiled_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
     }
 }
 
+/// The first key query position `pos` sees under a sliding window (0 without one).
+fn first_key(pos: usize, window: usize) -> usize {
+    if window == 0 {
+        0
+    } else {
+        (pos + 1).saturating_sub(window)
+    }
+}
+
 /// Scores of query `q` against the transposed K tile `kt`: a sequential FMA chain per key over
-/// the head dimension, times `scale`; keys `nt..` are set to −∞.
+/// the head dimension, times `scale`, soft-capped (`softcap * tanh`) when `softcap` is not 0;
+/// keys outside `visible` are set to −∞.
 #[inline(always)]
-fn scores(q: &[f32], kt: &[f32], nt: usize, scale: f32, kq: &mut [f32; KV_TILE]) {
+fn scores(
+    q: &[f32],
+    kt: &[f32],
+    visible: std::ops::Range<usize>,
+    scale: f32,
+    softcap: f32,
+    kq: &mut [f32; KV_TILE],
+) {
     *kq = [0.0; KV_TILE];
     for (&qv, kr) in q.iter().zip(kt.chunks_exact(KV_TILE)) {
         let kr: &[f32; KV_TILE] = kr.try_into().expect("tile row");
@@ -189,10 +221,12 @@ fn scores(q: &[f32], kt: &[f32], nt: usize, scale: f32, kq: &mut [f32; KV_TILE])
         }
     }
     for (j, a) in kq.iter_mut().enumerate() {
-        *a = if j < nt {
-            *a * scale
-        } else {
+        *a = if !visible.contains(&j) {
             f32::NEG_INFINITY
+        } else if softcap != 0.0 {
+            (*a * scale).tanh() * softcap
+        } else {
+            *a * scale
         };
     }
 }
@@ -219,39 +253,51 @@ fn one_row_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
         n_head_kv,
         head_dim: d,
         first_pos,
+        window,
+        softcap,
     } = t.s;
     let group = n_head / n_head_kv;
+    let scale = if softcap != 0.0 {
+        scale / softcap
+    } else {
+        scale
+    };
     scr.acc16.resize(d, f16::ZERO);
     for (idx, (o, qh)) in t.out.chunks_mut(d).zip(t.q.chunks(d)).enumerate() {
         let (i, h) = (t.row0 + idx / n_head, idx % n_head);
         let kvh = h / group;
-        let n_keys = first_pos + i + 1;
+        let keys = first_key(first_pos + i, window)..first_pos + i + 1;
         let key = |j: usize| &t.k[(j * n_head_kv + kvh) * d..][..d];
         let val = |j: usize| &t.v[(j * n_head_kv + kvh) * d..][..d];
-        one_row(qh, n_keys, key, val, scale, &mut scr.acc16, o);
+        one_row(qh, keys, key, val, (scale, softcap), &mut scr.acc16, o);
     }
 }
 
-/// `ggml_compute_forward_flash_attn_ext_f16_one_chunk` for one query row with an F16 V cache.
+/// `ggml_compute_forward_flash_attn_ext_f16_one_chunk` for one query row with an F16 V cache,
+/// over the visible keys (masked keys are skipped); `(scale, softcap)` as the kernel holds them
+/// (`scale` already divided by a non-zero `softcap`).
 fn one_row<'a>(
     q: &[f32],
-    n_keys: usize,
+    keys: std::ops::Range<usize>,
     key: impl Fn(usize) -> &'a [f16],
     val: impl Fn(usize) -> &'a [f16],
-    scale: f32,
+    (scale, softcap): (f32, f32),
     acc: &mut [f16],
     out: &mut [f32],
 ) {
     acc.fill(f16::ZERO);
     let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
-    for j in 0..n_keys {
+    for j in keys {
         // ggml_vec_dot_f16 on Q rounded to F16 (f32 products, double total).
         let dot: f64 = q
             .iter()
             .zip(key(j))
             .map(|(&a, &b)| (f16::from_f32(a).to_f32() * b.to_f32()) as f64)
             .sum();
-        let x = (dot as f32) * scale;
+        let mut x = (dot as f32) * scale;
+        if softcap != 0.0 {
+            x = softcap * x.tanh();
+        }
         let (mut ms, mut vs) = (1.0f32, 1.0f32);
         if x > m {
             let m_old = m;

@@ -94,6 +94,29 @@ impl Backend for CpuBackend {
         ops::swiglu(gate, up, out, n_cols)
     }
 
+    fn geglu(&self, gate: &[f32], up: &[f32], n_cols: usize, out: &mut [f32]) {
+        ops::geglu(gate, up, out, n_cols)
+    }
+
+    fn add_bias(&self, x: &mut [f32], bias: &[f32]) {
+        x.par_chunks_mut(bias.len().max(1) * 16).for_each(|c| {
+            for r in c.chunks_mut(bias.len().max(1)) {
+                r.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+            }
+        });
+    }
+
+    fn scale(&self, x: &mut [f32], s: f32) {
+        x.par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(|v| *v *= s));
+    }
+
+    fn softcap(&self, x: &mut [f32], c: f32) {
+        let inv = 1.0 / c;
+        x.par_chunks_mut(4096)
+            .for_each(|ch| ch.iter_mut().for_each(|v| *v = (*v * inv).tanh() * c));
+    }
+
     fn soft_max(&self, x: &mut [f32], n_cols: usize) {
         ops::soft_max(x, n_cols)
     }

@@ -2,7 +2,9 @@
 
 use super::super::RopeParams;
 use super::simd::dispatch;
+use half::f16;
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Rows per parallel task for the row-wise operations.
 const ROWS_PER_TASK: usize = 16;
@@ -42,10 +44,12 @@ fn rope_cache(pos: u32, head_dim: usize, theta_scale: f32, p: &RopeParams, cache
     }
 }
 
-/// `ggml_rope_ext` in NORM mode (adjacent pairs) on rows of `n_head × head_dim`.
+/// `ggml_rope_ext` on rows of `n_head × head_dim`: NORM mode rotates adjacent pairs
+/// `(i, i + 1)`, NEOX mode the pairs `(i, i + n_dims / 2)`; dimensions past `n_dims` are kept.
 pub fn rope(x: &mut [f32], n_head: usize, head_dim: usize, positions: &[u32], p: &RopeParams) {
     let theta_scale = p.freq_base.powf(-2.0 / p.n_dims as f32);
     let row = n_head * head_dim;
+    let n_dims = p.n_dims.min(head_dim);
     x.par_chunks_mut(row)
         .zip(positions.par_iter())
         .for_each_init(
@@ -53,15 +57,64 @@ pub fn rope(x: &mut [f32], n_head: usize, head_dim: usize, positions: &[u32], p:
             |cache, (xr, &pos)| {
                 rope_cache(pos, head_dim, theta_scale, p, cache);
                 for h in xr.chunks_mut(head_dim) {
-                    for i0 in (0..p.n_dims.min(head_dim)).step_by(2) {
+                    for i0 in (0..n_dims).step_by(2) {
                         let (c, s) = (cache[i0], cache[i0 + 1]);
-                        let (x0, x1) = (h[i0], h[i0 + 1]);
-                        h[i0] = x0 * c - x1 * s;
-                        h[i0 + 1] = x0 * s + x1 * c;
+                        let (a, b) = if p.neox {
+                            (i0 / 2, i0 / 2 + n_dims / 2)
+                        } else {
+                            (i0, i0 + 1)
+                        };
+                        let (x0, x1) = (h[a], h[b]);
+                        // ggml's rotate_pairs as GCC contracts it (-ffp-contract=fast): one
+                        // product rounded, the other fused.
+                        h[a] = x0.mul_add(c, -(x1 * s));
+                        h[b] = x0.mul_add(s, x1 * c);
                     }
                 }
             },
         );
+}
+
+/// ggml's tanh-approximated GELU in f32 (`ggml_gelu_f32`), as the pinned build computes it when
+/// filling its table: GCC contracts `1 + A*x*x` into `fma(A*x, x, 1)`.
+#[allow(clippy::excessive_precision)]
+fn gelu_f32(x: f32) -> f32 {
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_355_879_892_119_868_76;
+    let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh())
+}
+
+/// ggml's `ggml_table_gelu_f16`: the F16 GELU of every F16 value, indexed by its bits.
+fn gelu_table() -> &'static [f16] {
+    static TABLE: OnceLock<Vec<f16>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|b| f16::from_f32(gelu_f32(f16::from_bits(b).to_f32())))
+            .collect()
+    })
+}
+
+/// `ggml_vec_geglu_f32` (with `GGML_GELU_FP16`): `gelu(g) * u`, where `gelu(g)` is 0 at or below
+/// -10, `g` at or above 10, and otherwise the table entry of `g` rounded to F16.
+pub fn geglu(gate: &[f32], up: &[f32], out: &mut [f32], row: usize) {
+    let table = gelu_table();
+    out.par_chunks_mut(row * ROWS_PER_TASK)
+        .zip(
+            gate.par_chunks(row * ROWS_PER_TASK)
+                .zip(up.par_chunks(row * ROWS_PER_TASK)),
+        )
+        .for_each(|(o, (g, u))| {
+            for ((o, &x), &u) in o.iter_mut().zip(g).zip(u) {
+                *o = if x <= -10.0 {
+                    0.0
+                } else if x >= 10.0 {
+                    x * u
+                } else {
+                    table[f16::from_f32(x).to_bits() as usize].to_f32() * u
+                };
+            }
+        });
 }
 
 /// ggml's AVX2 `ggml_v_expf`, one lane: a polynomial approximation of `expf` (within 1.5 ulp),
@@ -124,22 +177,6 @@ fn swiglu_row_body(g: &[f32], u: &[f32], o: &mut [f32]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v_expf_is_close_to_expf() {
-        for i in -1740..1760 {
-            let x = i as f32 * 0.05;
-            let (a, b) = (v_expf(x), x.exp());
-            assert!((a - b).abs() <= b * 4e-7, "{x}: {a} vs {b}");
-        }
-        assert_eq!(v_expf(f32::NEG_INFINITY), 0.0);
-        assert_eq!(v_expf(0.0), 1.0);
-    }
-}
-
 /// `ggml_vec_soft_max_f32` (AVX2): `y = exp(x - max)` in place, returning the sum in double; groups
 /// of eight use [`v_expf`] and a pairwise f32 lane sum, the tail libm `expf`.
 pub fn exp_sum(x: &mut [f32], max: f32) -> f64 {
@@ -168,4 +205,20 @@ pub fn soft_max(x: &mut [f32], n_cols: usize) {
             r.iter_mut().for_each(|v| *v *= inv);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v_expf_is_close_to_expf() {
+        for i in -1740..1760 {
+            let x = i as f32 * 0.05;
+            let (a, b) = (v_expf(x), x.exp());
+            assert!((a - b).abs() <= b * 4e-7, "{x}: {a} vs {b}");
+        }
+        assert_eq!(v_expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(v_expf(0.0), 1.0);
+    }
 }

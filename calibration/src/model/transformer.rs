@@ -1,6 +1,9 @@
-//! The llama architecture: loading from a [`WeightSource`] and the forward pass of llama.cpp's
-//! `llm_build_llama` graph (src/models/llama.cpp), dense or Mixtral-style MoE.
+//! The transformer forward pass shared by every supported architecture: loading from a
+//! [`WeightSource`] and the layer walk of llama.cpp's graphs (`src/models/llama.cpp`, `qwen2.cpp`,
+//! `qwen3.cpp`, `qwen3moe.cpp`, `gemma2.cpp`, `gemma3.cpp`, `phi3.cpp`), whose differences are the
+//! optional blocks of [`Layer`] and the choices of [`Arch`].
 
+use super::arch::Arch;
 use super::error::ModelError;
 use super::hparams::HParams;
 use super::moe;
@@ -17,25 +20,52 @@ use std::path::Path;
 /// choice depends on the micro-batch size.
 pub const N_UBATCH: usize = 512;
 
-/// Names of one layer's tensors.
+/// The attention input projections of one layer.
+#[derive(Clone, Debug)]
+pub(super) enum Qkv {
+    /// `attn_q`, `attn_k`, `attn_v`, each with an optional bias.
+    Separate {
+        /// Weight names (q, k, v).
+        names: [String; 3],
+        /// Biases (q, k, v), each optional.
+        biases: [Option<Vec<f32>>; 3],
+    },
+    /// One `attn_qkv` product (rows q, then k, then v) with an optional bias.
+    Fused {
+        /// Weight name.
+        name: String,
+        /// `attn_qkv.bias`, or the q, k and v biases concatenated.
+        bias: Option<Vec<f32>>,
+    },
+}
+
+/// One layer's weights: norms (loaded), matrices (by name, loaded per evaluation).
 #[derive(Clone, Debug)]
 pub(super) struct Layer {
     pub attn_norm: Vec<f32>,
     pub ffn_norm: Vec<f32>,
-    pub q: String,
-    pub k: String,
-    pub v: String,
+    pub qkv: Qkv,
+    /// Per-head RMS norms of Q and K before rope (qwen3, gemma3).
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
     pub o: String,
-    /// Dense: gate, up, down. MoE: gate_exps, up_exps, down_exps.
-    pub gate: String,
+    /// Norms of the attention output and the FFN output (gemma).
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub post_ffn_norm: Option<Vec<f32>>,
+    /// Dense: gate (`None` when fused into `up`), up, down. MoE: gate_exps, up_exps, down_exps.
+    pub gate: Option<String>,
     pub up: String,
     pub down: String,
     /// MoE router (`ffn_gate_inp.weight`), f32 `n_expert × n_embd`.
     pub router: Option<String>,
+    /// Rope of this layer (window layers may use another base).
+    pub rope: RopeParams,
+    /// Sliding window of this layer, 0 for none.
+    pub window: usize,
 }
 
-/// A loaded llama-architecture model: hyper-parameters, norms and the weight source; weight
-/// matrices are prepared by the backend one layer at a time during [`Model::eval`].
+/// A loaded model of any supported architecture: hyper-parameters, norms and the weight source;
+/// weight matrices are prepared by the backend one layer at a time during [`Model::eval`].
 pub struct Model<B: Backend = CpuBackend> {
     src: Box<dyn WeightSource>,
     hp: HParams,
@@ -43,7 +73,7 @@ pub struct Model<B: Backend = CpuBackend> {
     pub(super) layers: Vec<Layer>,
     output_norm: Vec<f32>,
     output: String,
-    rope: RopeParams,
+    output_bias: Option<Vec<f32>>,
 }
 
 impl std::fmt::Debug for Model<CpuBackend> {
@@ -56,7 +86,7 @@ impl std::fmt::Debug for Model<CpuBackend> {
 }
 
 impl Model<CpuBackend> {
-    /// Opens a GGUF model and prepares it for the CPU backend.
+    /// Opens a GGUF model of a supported architecture ([`Arch::NAMES`]) for the CPU backend.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ModelError> {
         let path = path.as_ref();
         let f = GgufFile::open(path).map_err(|source| ModelError::Gguf {
@@ -72,6 +102,7 @@ impl<B: Backend> Model<B> {
     /// A model over `src` with hyper-parameters `hp`, run by `backend`. Checks that every tensor
     /// the graph needs is present with the shape `hp` implies.
     pub fn new(src: Box<dyn WeightSource>, hp: HParams, backend: B) -> Result<Self, ModelError> {
+        let arch = hp.arch;
         let e = hp.n_embd as u64;
         let hd = hp.head_dim as u64;
         let (nh, nkv, ff, nv) = (
@@ -80,9 +111,10 @@ impl<B: Backend> Model<B> {
             hp.n_ff as u64,
             hp.n_vocab as u64,
         );
+        let path = src.path().to_path_buf();
         let check = |name: &str, dims: &[u64]| -> Result<TensorMeta, ModelError> {
             let m = src.meta(name).ok_or_else(|| ModelError::MissingTensor {
-                path: src.path().to_path_buf(),
+                path: path.clone(),
                 name: name.to_string(),
             })?;
             let mut found = m.dims.clone();
@@ -91,7 +123,7 @@ impl<B: Backend> Model<B> {
             }
             if found != dims {
                 return Err(ModelError::Shape {
-                    path: src.path().to_path_buf(),
+                    path: path.clone(),
                     name: name.to_string(),
                     expected: dims.to_vec(),
                     found: m.dims,
@@ -99,85 +131,169 @@ impl<B: Backend> Model<B> {
             }
             Ok(m)
         };
-        let vector = |name: &str| -> Result<Vec<f32>, ModelError> {
-            let m = check(name, &[e])?;
+        let vector = |name: &str, len: usize| -> Result<Vec<f32>, ModelError> {
+            let m = check(name, &[len as u64])?;
             let bytes = src.bytes(name)?;
-            let mut out = vec![0.0f32; hp.n_embd];
+            let mut out = vec![0.0f32; len];
             dequantize(m.ty, &bytes, &mut out).map_err(|_| ModelError::TensorType {
-                path: src.path().to_path_buf(),
+                path: path.clone(),
                 name: name.to_string(),
                 ty: m.ty,
             })?;
             Ok(out)
         };
+        let optional = |name: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
+            match src.meta(name) {
+                None => Ok(None),
+                Some(_) => vector(name, len).map(Some),
+            }
+        };
+        let unsupported = |reason: String| ModelError::Unsupported {
+            path: path.clone(),
+            reason,
+        };
         check("token_embd.weight", &[e, nv])?;
-        let output = if src.meta("output.weight").is_some() {
+        let output = if src.meta("output.weight").is_some() && !arch.output_is_token_embd() {
             "output.weight"
         } else {
             "token_embd.weight"
         };
         check(output, &[e, nv])?;
-        let output_norm = vector("output_norm.weight")?;
+        let output_norm = vector("output_norm.weight", hp.n_embd)?;
+        let output_bias = if arch.output_bias() {
+            optional("output.bias", hp.n_vocab)?
+        } else {
+            None
+        };
+        if src.meta("rope_factors_long.weight").is_some()
+            || src.meta("blk.0.rope_factors_long.weight").is_some()
+            || src.meta("rope_factors_short.weight").is_some()
+        {
+            return Err(unsupported(
+                "LongRoPE frequency factors (rope_factors_long/short) are not supported".into(),
+            ));
+        }
+        // llama3-style frequency factors (llama only), shared by all layers.
+        let freq_factors = match src.meta("rope_freqs.weight") {
+            Some(_) if arch == Arch::Llama => Some(vector("rope_freqs.weight", hp.n_rot / 2)?),
+            _ => None,
+        };
+        let (qd, kvd) = (nh * hd, nkv * hd);
         let mut layers = Vec::with_capacity(hp.n_layer);
         for il in 0..hp.n_layer {
             let n = |s: &str| format!("blk.{il}.{s}.weight");
-            check(&n("attn_q"), &[e, nh * hd])?;
-            check(&n("attn_k"), &[e, nkv * hd])?;
-            check(&n("attn_v"), &[e, nkv * hd])?;
-            check(&n("attn_output"), &[nh * hd, e])?;
+            let b = |s: &str| format!("blk.{il}.{s}.bias");
+            let qkv = if src.meta(&n("attn_qkv")).is_some() {
+                check(&n("attn_qkv"), &[e, qd + 2 * kvd])?;
+                let width = (qd + 2 * kvd) as usize;
+                let bias = match optional(&b("attn_qkv"), width)? {
+                    Some(v) => Some(v),
+                    None => {
+                        let q = optional(&b("attn_q"), qd as usize)?;
+                        let k = optional(&b("attn_k"), kvd as usize)?;
+                        let v = optional(&b("attn_v"), kvd as usize)?;
+                        match (q, k, v) {
+                            (Some(q), Some(k), Some(v)) => Some([q, k, v].concat()),
+                            _ => None,
+                        }
+                    }
+                };
+                Qkv::Fused {
+                    name: n("attn_qkv"),
+                    bias,
+                }
+            } else {
+                check(&n("attn_q"), &[e, qd])?;
+                check(&n("attn_k"), &[e, kvd])?;
+                check(&n("attn_v"), &[e, kvd])?;
+                Qkv::Separate {
+                    names: [n("attn_q"), n("attn_k"), n("attn_v")],
+                    biases: [
+                        optional(&b("attn_q"), qd as usize)?,
+                        optional(&b("attn_k"), kvd as usize)?,
+                        optional(&b("attn_v"), kvd as usize)?,
+                    ],
+                }
+            };
+            check(&n("attn_output"), &[qd, e])?;
+            let (q_norm, k_norm) = if arch.qk_norm() {
+                (
+                    Some(vector(&n("attn_q_norm"), hp.head_dim)?),
+                    Some(vector(&n("attn_k_norm"), hp.head_dim)?),
+                )
+            } else {
+                (None, None)
+            };
+            let (post_attn_norm, post_ffn_norm) = if arch.post_norms() {
+                (
+                    Some(vector(&n("post_attention_norm"), hp.n_embd)?),
+                    Some(vector(&n("post_ffw_norm"), hp.n_embd)?),
+                )
+            } else {
+                (None, None)
+            };
             let (gate, up, down, router) = if hp.n_expert == 0 {
-                check(&n("ffn_gate"), &[e, ff])?;
-                check(&n("ffn_up"), &[e, ff])?;
-                check(&n("ffn_down"), &[ff, e])?;
-                (n("ffn_gate"), n("ffn_up"), n("ffn_down"), None)
+                if arch.fused_gate_up() {
+                    check(&n("ffn_up"), &[e, 2 * ff])?;
+                    check(&n("ffn_down"), &[ff, e])?;
+                    (None, n("ffn_up"), n("ffn_down"), None)
+                } else {
+                    check(&n("ffn_gate"), &[e, ff])?;
+                    check(&n("ffn_up"), &[e, ff])?;
+                    check(&n("ffn_down"), &[ff, e])?;
+                    (Some(n("ffn_gate")), n("ffn_up"), n("ffn_down"), None)
+                }
             } else {
                 let x = hp.n_expert as u64;
+                let fx = hp.n_ff_exp as u64;
+                if src.meta(&n("ffn_gate_inp_shexp")).is_some()
+                    || src.meta(&n("ffn_up_shexp")).is_some()
+                {
+                    return Err(unsupported(format!("layer {il}: shared experts")));
+                }
                 check(&n("ffn_gate_inp"), &[e, x])?;
-                check(&n("ffn_gate_exps"), &[e, ff, x])?;
-                check(&n("ffn_up_exps"), &[e, ff, x])?;
-                check(&n("ffn_down_exps"), &[ff, e, x])?;
+                check(&n("ffn_gate_exps"), &[e, fx, x])?;
+                check(&n("ffn_up_exps"), &[e, fx, x])?;
+                check(&n("ffn_down_exps"), &[fx, e, x])?;
                 (
-                    n("ffn_gate_exps"),
+                    Some(n("ffn_gate_exps")),
                     n("ffn_up_exps"),
                     n("ffn_down_exps"),
                     Some(n("ffn_gate_inp")),
                 )
             };
+            let swa = hp.is_swa(il);
             layers.push(Layer {
-                attn_norm: vector(&n("attn_norm"))?,
-                ffn_norm: vector(&n("ffn_norm"))?,
-                q: n("attn_q"),
-                k: n("attn_k"),
-                v: n("attn_v"),
+                attn_norm: vector(&n("attn_norm"), hp.n_embd)?,
+                ffn_norm: vector(&n("ffn_norm"), hp.n_embd)?,
+                qkv,
+                q_norm,
+                k_norm,
                 o: n("attn_output"),
+                post_attn_norm,
+                post_ffn_norm,
                 gate,
                 up,
                 down,
                 router,
+                rope: RopeParams {
+                    neox: arch.rope_neox(),
+                    n_dims: hp.n_rot,
+                    freq_base: if swa {
+                        hp.rope_freq_base_swa
+                    } else {
+                        hp.rope_freq_base
+                    },
+                    freq_scale: if swa {
+                        hp.rope_freq_scale_swa
+                    } else {
+                        hp.rope_freq_scale
+                    },
+                    freq_factors: freq_factors.clone(),
+                },
+                window: if swa { hp.n_swa } else { 0 },
             });
         }
-        // llama3-style frequency factors, shared by all layers.
-        let freq_factors = match src.meta("rope_freqs.weight") {
-            None => None,
-            Some(m) => {
-                let half_rot = (hp.n_rot / 2) as u64;
-                check("rope_freqs.weight", &[half_rot])?;
-                let bytes = src.bytes("rope_freqs.weight")?;
-                let mut f = vec![0.0f32; hp.n_rot / 2];
-                dequantize(m.ty, &bytes, &mut f).map_err(|_| ModelError::TensorType {
-                    path: src.path().to_path_buf(),
-                    name: "rope_freqs.weight".into(),
-                    ty: m.ty,
-                })?;
-                Some(f)
-            }
-        };
-        let rope = RopeParams {
-            n_dims: hp.n_rot,
-            freq_base: hp.rope_freq_base,
-            freq_scale: hp.rope_freq_scale,
-            freq_factors,
-        };
         Ok(Model {
             src,
             hp,
@@ -185,7 +301,7 @@ impl<B: Backend> Model<B> {
             layers,
             output_norm,
             output: output.to_string(),
-            rope,
+            output_bias,
         })
     }
 
@@ -306,33 +422,72 @@ impl<B: Backend> Model<B> {
             be.get_rows(&view, &tokens, &mut x).map_err(be_err)?;
         }
 
+        if let Some(sc) = hp.embd_scale {
+            be.scale(&mut x, sc);
+        }
+
         let mut cur = vec![0.0f32; n * ne];
         let mut q = vec![0.0f32; n * qd];
         let mut k = vec![0.0f32; n * kvd];
         let mut v = vec![0.0f32; n * kvd];
+        let mut qkv = Vec::new();
+        let mut normed_heads = Vec::new();
         let mut kc = vec![f16::ZERO; n * kvd];
         let mut vc = vec![f16::ZERO; n * kvd];
         let mut attn = vec![0.0f32; n * qd];
         let mut o = vec![0.0f32; n * ne];
         let mut mats: Vec<B::Matrix> = (0..3).map(|_| be.new_matrix()).collect();
         let mut ffn = moe::FfnScratch::default();
-        let scale = 1.0f32 / (hd as f32).sqrt();
+        // Gemma and phi3 scale Q before attention and attend with scale 1.
+        let scale = match hp.q_scale {
+            Some(_) => 1.0,
+            None => 1.0f32 / (hd as f32).sqrt(),
+        };
 
         for (il, layer) in self.layers.iter().enumerate() {
             let last = il + 1 == hp.n_layer;
             be.rms_norm(&x, &layer.attn_norm, hp.rms_eps, &mut cur);
-            for (name, out, width) in [
-                (&layer.q, &mut q, qd),
-                (&layer.k, &mut k, kvd),
-                (&layer.v, &mut v, kvd),
-            ] {
-                self.load(name, &mut mats[0])?;
-                observe(&mut observer, name, None, &cur, ne, &lay.groups);
-                be.matmul(&mats[0], 0, &cur, n, out);
-                debug_assert_eq!(out.len(), n * width);
+            match &layer.qkv {
+                Qkv::Separate { names, biases } => {
+                    for ((name, bias), out) in
+                        names.iter().zip(biases).zip([&mut q, &mut k, &mut v])
+                    {
+                        self.load(name, &mut mats[0])?;
+                        observe(&mut observer, name, None, &cur, ne, &lay.groups);
+                        be.matmul(&mats[0], 0, &cur, n, out);
+                        if let Some(b) = bias {
+                            be.add_bias(out, b);
+                        }
+                    }
+                }
+                Qkv::Fused { name, bias } => {
+                    let w = qd + 2 * kvd;
+                    qkv.resize(n * w, 0.0);
+                    self.load(name, &mut mats[0])?;
+                    observe(&mut observer, name, None, &cur, ne, &lay.groups);
+                    be.matmul(&mats[0], 0, &cur, n, &mut qkv);
+                    if let Some(b) = bias {
+                        be.add_bias(&mut qkv, b);
+                    }
+                    for (r, row) in qkv.chunks_exact(w).enumerate() {
+                        q[r * qd..(r + 1) * qd].copy_from_slice(&row[..qd]);
+                        k[r * kvd..(r + 1) * kvd].copy_from_slice(&row[qd..qd + kvd]);
+                        v[r * kvd..(r + 1) * kvd].copy_from_slice(&row[qd + kvd..]);
+                    }
+                }
             }
-            be.rope(&mut q, hp.n_head, hd, &lay.positions, &self.rope);
-            be.rope(&mut k, hp.n_head_kv, hd, &lay.positions, &self.rope);
+            for (norm, buf) in [(&layer.q_norm, &mut q), (&layer.k_norm, &mut k)] {
+                if let Some(w) = norm {
+                    normed_heads.resize(buf.len(), 0.0);
+                    be.rms_norm(buf, w, hp.rms_eps, &mut normed_heads);
+                    std::mem::swap(buf, &mut normed_heads);
+                }
+            }
+            be.rope(&mut q, hp.n_head, hd, &lay.positions, &layer.rope);
+            be.rope(&mut k, hp.n_head_kv, hd, &lay.positions, &layer.rope);
+            if let Some(sq) = hp.q_scale {
+                be.scale(&mut q, sq);
+            }
             be.to_f16(&k, &mut kc);
             be.to_f16(&v, &mut vc);
             {
@@ -352,6 +507,8 @@ impl<B: Backend> Model<B> {
                             n_head_kv: hp.n_head_kv,
                             head_dim: hd,
                             first_pos: ub.start,
+                            window: layer.window,
+                            softcap: hp.attn_softcap,
                         },
                         out,
                     });
@@ -370,6 +527,11 @@ impl<B: Backend> Model<B> {
             } else {
                 (n, &lay.groups)
             };
+            if let Some(w) = &layer.post_attn_norm {
+                let normed = &mut cur[..rows * ne];
+                be.rms_norm(&o[..rows * ne], w, hp.rms_eps, normed);
+                o[..rows * ne].copy_from_slice(normed);
+            }
             let xs = &mut x[..rows * ne];
             be.add(xs, &o[..rows * ne]);
             let normed = &mut cur[..rows * ne];
@@ -384,6 +546,11 @@ impl<B: Backend> Model<B> {
                 moe::moe_ffn(&ctx, normed, &mut mats, &mut ffn, &mut observer, ffn_out)?;
             } else {
                 moe::dense_ffn(&ctx, normed, &mut mats, &mut ffn, &mut observer, ffn_out)?;
+            }
+            if let Some(w) = &layer.post_ffn_norm {
+                let normed = &mut cur[..rows * ne];
+                be.rms_norm(&o[..rows * ne], w, hp.rms_eps, normed);
+                o[..rows * ne].copy_from_slice(normed);
             }
             be.add(&mut x[..rows * ne], &o[..rows * ne]);
         }
@@ -403,6 +570,12 @@ impl<B: Backend> Model<B> {
         let nv = hp.n_vocab;
         let mut logits = vec![0.0f32; rows * nv];
         be.matmul(&mats[0], 0, normed, rows, &mut logits);
+        if let Some(b) = &self.output_bias {
+            be.add_bias(&mut logits, b);
+        }
+        if hp.final_softcap != 0.0 {
+            be.softcap(&mut logits, hp.final_softcap);
+        }
         if seqs.len() == 1 {
             return Ok(vec![logits]);
         }
