@@ -1,0 +1,286 @@
+//! The forward pass of the non-llama architectures against the pinned llama.cpp: logits of each
+//! fixture in fixtures/arch/ (F16 as committed, F32 and Q8_0 from llama-quantize) from
+//! `Model::eval` and from libllama (the `llama-logits` harness with llama-perplexity's context
+//! settings), compared position by position, with the perplexity llama-perplexity would compute.
+
+mod common;
+
+use common::*;
+use qforge_calibration::model::{ActivationObserver, Arch, Model};
+use qforge_formats::gguf::GgufFile;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Tolerances `(max |diff| / max |logit|, relative PPL difference)` by architecture and weight
+/// type. For the SwiGLU families, those of forward_vs_llama.rs: F32 weights (no activation
+/// rounding) agree to float summation order (measured 1.1e-6..3.2e-6 in logits, <= 3e-7 in PPL);
+/// F16 and Q8_0 round the activations, which amplifies summation-order differences (measured
+/// <= 3.5e-4 and 3.3e-3).
+///
+/// Gemma's GELU goes through ggml's F16 table (the gate rounded to F16, the table's F16 result):
+/// a summation-order difference of 1 ulp that moves a gate value across an F16 rounding boundary
+/// changes its GELU by one F16 ulp (~5e-4 relative), so even F32 weights differ more (measured
+/// 8.2e-5 / 4.8e-5 in logits). gemma2's output layer is its token embedding, so its fixture's
+/// predictions are poor (PPL ~3e6, mean NLL ~15): the PPL difference, a difference of mean NLLs,
+/// follows the absolute logit differences (measured 1.3e-4 F16, 5.1e-3 Q8_0).
+fn tolerance(arch: &str, ty: &str) -> (f64, f64) {
+    let gelu = arch.starts_with("gemma");
+    match (gelu, ty) {
+        (false, "F32") => (2e-5, 1e-6),
+        (false, "F16") => (5e-4, 2e-5),
+        (false, _) => (5e-2, 2e-3),
+        (true, "F32") => (2e-4, 2e-5),
+        (true, "F16") => (1e-3, 1e-3),
+        (true, _) => (5e-2, 1e-2),
+    }
+}
+
+fn arch_fixture(arch: &str) -> PathBuf {
+    fixture(&format!("arch/tiny-{arch}-f16.gguf"))
+}
+
+/// The fixture's text (stored in the file) tokenized by llama-tokenize, repeated until it has `n`
+/// tokens, first `n` ids.
+fn eval_tokens(dir: &Path, model: &Path, n: usize, scratch: &Path) -> Vec<u32> {
+    let f = GgufFile::open(model).unwrap();
+    let text = f
+        .header()
+        .get("qforge.eval_text")
+        .and_then(|v| v.as_str())
+        .expect("qforge.eval_text")
+        .to_string();
+    let mut t = llama_tokenize(dir, model, &text, scratch);
+    while t.len() < n {
+        let again = t[1..].to_vec(); // without the second BOS
+        t.extend(again);
+    }
+    t.truncate(n);
+    t
+}
+
+/// llama-perplexity's per-chunk perplexity: positions `n/2 .. n-1` each predict the next token.
+fn chunk_ppl(logits: &[f32], tokens: &[u32], n_vocab: usize) -> f64 {
+    let n = tokens.len();
+    let first = n / 2;
+    let mut nll = 0.0f64;
+    for j in first..n - 1 {
+        let row = &logits[j * n_vocab..(j + 1) * n_vocab];
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+        nll += -((row[tokens[j + 1] as usize] - max) as f64 - sum.ln());
+    }
+    (nll / (n - 1 - first) as f64).exp()
+}
+
+/// Relative logit difference and relative PPL difference of `model` on `tokens`.
+fn compare(dir: &Path, model: &Path, tokens: &[u32], scratch: &Path) -> (f64, f64, f64) {
+    let theirs = llama_logits(dir, model, tokens, 0, 2, scratch);
+    let m = Model::open(model).unwrap();
+    let ours = m.eval(tokens, 0, None).unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{}", model.display());
+    let max_abs = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max);
+    let max_logit = theirs.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
+    let nv = m.n_vocab();
+    let (po, pl) = (chunk_ppl(&ours, tokens, nv), chunk_ppl(&theirs, tokens, nv));
+    (max_abs / max_logit, (po / pl - 1.0).abs(), max_logit)
+}
+
+/// Compares `arch`'s fixture in F16, F32 and Q8_0 on 512 tokens (one llama-perplexity chunk).
+fn check_arch(arch: &str) {
+    let Some(dir) = oracle_dir() else { return };
+    let s = scratch(arch);
+    let src = arch_fixture(arch);
+    let tokens = eval_tokens(&dir, &src, 512, &s);
+    let mut failures = Vec::new();
+    for ty in ["F16", "F32", "Q8_0"] {
+        let model = if ty == "F16" {
+            src.clone()
+        } else {
+            let q = s.join(format!("{arch}-{ty}.gguf"));
+            run_ok(
+                llama(&dir, "llama-quantize")
+                    .arg(&src)
+                    .arg(&q)
+                    .arg(ty)
+                    .arg("2"),
+            );
+            q
+        };
+        let (rel, ppl_rel, max_logit) = compare(&dir, &model, &tokens, &s);
+        eprintln!("{arch:9} {ty:5} rel logit diff {rel:.2e} (max |logit| {max_logit:.2}), rel PPL diff {ppl_rel:.2e}");
+        let (tl, tp) = tolerance(arch, ty);
+        if !(rel <= tl && ppl_rel <= tp) {
+            failures.push(format!(
+                "{arch} {ty}: rel logit diff {rel:.2e}, rel PPL diff {ppl_rel:.2e}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn qwen2_matches_llama() {
+    check_arch("qwen2");
+}
+
+#[test]
+fn qwen3_matches_llama() {
+    check_arch("qwen3");
+}
+
+#[test]
+fn qwen3moe_matches_llama() {
+    check_arch("qwen3moe");
+}
+
+#[test]
+fn gemma2_matches_llama() {
+    check_arch("gemma2");
+}
+
+#[test]
+fn gemma3_matches_llama() {
+    check_arch("gemma3");
+}
+
+#[test]
+fn phi3_matches_llama() {
+    check_arch("phi3");
+}
+
+/// Sliding-window layers past one micro-batch: 560 tokens (window 64) run as micro-batches of 512
+/// and 48 rows, so the second runs llama.cpp's one-row attention kernel with masked keys; and a
+/// 40-token sequence (one-row kernel, soft-capping) -- F16 fixtures.
+#[test]
+fn sliding_window_across_micro_batches_matches_llama() {
+    let Some(dir) = oracle_dir() else { return };
+    let s = scratch("swa");
+    let mut failures = Vec::new();
+    for arch in ["gemma2", "gemma3"] {
+        let src = arch_fixture(arch);
+        let m = Model::open(&src).unwrap();
+        let hp = m.hparams();
+        assert!(
+            hp.n_swa > 0 && hp.n_swa < 512,
+            "{arch}: window {}",
+            hp.n_swa
+        );
+        assert!(
+            (0..hp.n_layer).any(|il| hp.is_swa(il)) && (0..hp.n_layer).any(|il| !hp.is_swa(il))
+        );
+        for n in [560, 40] {
+            let tokens = eval_tokens(&dir, &src, n, &s);
+            let (rel, ppl_rel, _) = compare(&dir, &src, &tokens, &s);
+            eprintln!("{arch:9} {n} tokens: rel logit diff {rel:.2e}, rel PPL diff {ppl_rel:.2e}");
+            let (tl, tp) = tolerance(arch, "F16");
+            if !(rel <= tl && ppl_rel <= tp) {
+                failures.push(format!(
+                    "{arch} {n}: rel logit diff {rel:.2e}, rel PPL diff {ppl_rel:.2e}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The hyper-parameters each fixture's metadata implies, as llama.cpp's loader reads them.
+#[test]
+fn hparams_follow_llama_loader() {
+    let hp = |a: &str| Model::open(arch_fixture(a)).unwrap().hparams().clone();
+    let g2 = hp("gemma2");
+    assert_eq!(g2.arch, Arch::Gemma2);
+    assert_eq!(
+        (g2.n_swa, g2.attn_softcap, g2.final_softcap),
+        (64, 50.0, 30.0)
+    );
+    assert_eq!(g2.swa_layers, vec![true, false, true, false]);
+    assert_eq!(g2.q_scale, Some(1.0 / (32f32).sqrt()));
+    let g3 = hp("gemma3");
+    assert_eq!(g3.swa_layers, vec![true, true, true, true, true, false]);
+    assert_eq!((g3.rope_freq_base, g3.rope_freq_base_swa), (1e6, 1e4));
+    assert_eq!((g3.attn_softcap, g3.final_softcap), (0.0, 0.0));
+    let q = hp("qwen3moe");
+    assert_eq!((q.n_expert, q.n_expert_used, q.n_ff_exp), (4, 2, 64));
+    assert_eq!(q.head_dim, 64);
+    let p = hp("phi3");
+    assert_eq!((p.n_swa, p.q_scale), (0, Some(1.0 / (32f32).sqrt())));
+}
+
+/// The observer sees every weight product: the fused `attn_qkv` and `ffn_up` once (phi3), q/k/v
+/// separately (qwen2), each expert's rows (qwen3moe).
+#[test]
+fn observer_sees_every_product() {
+    #[derive(Default)]
+    struct Count(BTreeMap<(String, Option<usize>), usize>);
+    impl ActivationObserver for Count {
+        fn observe(&mut self, w: &str, e: Option<usize>, rows: &[f32], n_cols: usize) {
+            *self.0.entry((w.to_string(), e)).or_default() += rows.len() / n_cols;
+        }
+    }
+    let tokens: Vec<u32> = (0..100u32).map(|i| (i * 37 + 5) % 512).collect();
+    let run = |arch: &str| {
+        let m = Model::open(arch_fixture(arch)).unwrap();
+        let mut c = Count::default();
+        m.eval(&tokens, 60, Some(&mut c)).unwrap();
+        c.0
+    };
+    let p = run("phi3");
+    let key = |s: &str| (s.to_string(), None);
+    assert_eq!(p[&key("blk.0.attn_qkv.weight")], 100);
+    assert_eq!(p[&key("blk.1.ffn_up.weight")], 40);
+    assert!(!p.contains_key(&key("blk.0.attn_q.weight")));
+    assert_eq!(p.len(), 4 * 2 + 1);
+    let q = run("qwen2");
+    assert_eq!(q[&key("blk.0.attn_k.weight")], 100);
+    assert_eq!(q.len(), 7 * 2 + 1);
+    let moe = run("qwen3moe");
+    let routed: usize = (0..4)
+        .map(|e| {
+            moe.get(&("blk.0.ffn_up_exps.weight".to_string(), Some(e)))
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(routed, 100 * 2);
+    assert_eq!(moe[&key("blk.0.ffn_gate_inp.weight")], 100);
+}
+
+/// Phi-3 LongRoPE factors are refused with a clear error rather than run wrongly.
+#[test]
+fn longrope_factors_are_refused() {
+    let src = GgufFile::open(arch_fixture("phi3")).unwrap();
+    // The phi3 fixture plus a `rope_factors_long.weight` entry (the loader looks for the name).
+    struct WithFactors(GgufFile);
+    impl qforge_calibration::model::WeightSource for WithFactors {
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+        fn meta(&self, name: &str) -> Option<qforge_calibration::model::TensorMeta> {
+            if name == "rope_factors_long.weight" {
+                return Some(qforge_calibration::model::TensorMeta {
+                    ty: qforge_formats::ggml::GgmlType::F32,
+                    dims: vec![16],
+                });
+            }
+            qforge_calibration::model::WeightSource::meta(&self.0, name)
+        }
+        fn bytes(
+            &self,
+            name: &str,
+        ) -> Result<std::borrow::Cow<'_, [u8]>, qforge_calibration::model::ModelError> {
+            qforge_calibration::model::WeightSource::bytes(&self.0, name)
+        }
+    }
+    let hp = qforge_calibration::model::HParams::from_gguf(src.header(), src.path()).unwrap();
+    let err = Model::new(
+        Box::new(WithFactors(src)),
+        hp,
+        qforge_calibration::backend::CpuBackend::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("LongRoPE"), "{err}");
+}
