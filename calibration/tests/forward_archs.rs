@@ -152,6 +152,42 @@ fn phi3_matches_llama() {
     check_arch("phi3");
 }
 
+/// Phi-3 with LongRoPE factors (original context 256): 512 tokens take the long factors.
+#[test]
+fn phi3_longrope_matches_llama() {
+    check_arch("phi3-longrope");
+}
+
+/// LongRoPE's factor choice follows the context: 200 tokens (a context of 256, not above the
+/// original 256) take the short factors, 300 (a context of 512) the long ones; logits must match
+/// llama.cpp's either way and differ between the two choices.
+#[test]
+fn longrope_factor_choice_matches_llama() {
+    let Some(dir) = oracle_dir() else { return };
+    let s = scratch("longrope-choice");
+    let src = arch_fixture("phi3-longrope");
+    assert_eq!(Model::open(&src).unwrap().hparams().n_ctx_orig_yarn, 256);
+    let mut failures = Vec::new();
+    for n in [200, 300] {
+        let tokens = eval_tokens(&dir, &src, n, &s);
+        let (rel, ppl_rel, _) = compare(&dir, &src, &tokens, &s);
+        eprintln!("phi3-longrope {n} tokens: rel logit diff {rel:.2e}, rel PPL diff {ppl_rel:.2e}");
+        let (tl, tp) = tolerance("phi3", "F16");
+        if !(rel <= tl && ppl_rel <= tp) {
+            failures.push(format!(
+                "{n}: rel logit diff {rel:.2e}, rel PPL diff {ppl_rel:.2e}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    // The first 200 positions of the 300-token run used the long factors: they differ.
+    let m = Model::open(&src).unwrap();
+    let tokens = eval_tokens(&dir, &src, 300, &s);
+    let short = m.eval(&tokens[..200], 0, None).unwrap();
+    let long = m.eval(&tokens, 0, None).unwrap();
+    assert_ne!(short[..short.len()], long[..short.len()]);
+}
+
 /// Sliding-window layers past one micro-batch: 560 tokens (window 64) run as micro-batches of 512
 /// and 48 rows, so the second runs llama.cpp's one-row attention kernel with masked keys; and a
 /// 40-token sequence (one-row kernel, soft-capping) -- F16 fixtures.
@@ -208,6 +244,10 @@ fn hparams_follow_llama_loader() {
     assert_eq!(q.head_dim, 64);
     let p = hp("phi3");
     assert_eq!((p.n_swa, p.q_scale), (0, Some(1.0 / (32f32).sqrt())));
+    assert_eq!((p.rope_attn_factor, p.n_ctx_orig_yarn), (1.0, 1024));
+    let lr = hp("phi3-longrope");
+    let expected = (1.0f64 + (4.0f64).ln() / (256.0f64).ln()).sqrt() as f32;
+    assert_eq!((lr.rope_attn_factor, lr.n_ctx_orig_yarn), (expected, 256));
 }
 
 /// The observer sees every weight product: the fused `attn_qkv` and `ffn_up` once (phi3), q/k/v
@@ -249,33 +289,35 @@ fn observer_sees_every_product() {
     assert_eq!(moe[&key("blk.0.ffn_gate_inp.weight")], 100);
 }
 
-/// Phi-3 LongRoPE factors are refused with a clear error rather than run wrongly.
+/// LongRoPE factors llama.cpp would not use (a lone `rope_factors_long`, or factors in a qwen2
+/// model) are refused with a clear error rather than ignored.
 #[test]
-fn longrope_factors_are_refused() {
-    let src = GgufFile::open(arch_fixture("phi3")).unwrap();
-    // The phi3 fixture plus a `rope_factors_long.weight` entry (the loader looks for the name).
+fn stray_longrope_factors_are_refused() {
+    use qforge_calibration::model::{HParams, ModelError, TensorMeta, WeightSource};
+    /// A fixture plus a `rope_factors_long.weight` entry (the loader looks for the name first).
     struct WithFactors(GgufFile);
-    impl qforge_calibration::model::WeightSource for WithFactors {
+    impl WeightSource for WithFactors {
         fn path(&self) -> &Path {
             self.0.path()
         }
-        fn meta(&self, name: &str) -> Option<qforge_calibration::model::TensorMeta> {
-            if name == "rope_factors_long.weight" {
-                return Some(qforge_calibration::model::TensorMeta {
+        fn meta(&self, name: &str) -> Option<TensorMeta> {
+            if name == "rope_factors_long.weight" || name == "rope_factors_short.weight" {
+                return Some(TensorMeta {
                     ty: qforge_formats::ggml::GgmlType::F32,
                     dims: vec![16],
                 });
             }
-            qforge_calibration::model::WeightSource::meta(&self.0, name)
+            WeightSource::meta(&self.0, name)
         }
-        fn bytes(
-            &self,
-            name: &str,
-        ) -> Result<std::borrow::Cow<'_, [u8]>, qforge_calibration::model::ModelError> {
-            qforge_calibration::model::WeightSource::bytes(&self.0, name)
+        fn bytes(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, ModelError> {
+            if name.starts_with("rope_factors_") {
+                return Ok(std::borrow::Cow::Owned(vec![0u8; 64]));
+            }
+            WeightSource::bytes(&self.0, name)
         }
     }
-    let hp = qforge_calibration::model::HParams::from_gguf(src.header(), src.path()).unwrap();
+    let src = GgufFile::open(arch_fixture("qwen2")).unwrap();
+    let hp = HParams::from_gguf(src.header(), src.path()).unwrap();
     let err = Model::new(
         Box::new(WithFactors(src)),
         hp,

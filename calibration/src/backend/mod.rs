@@ -37,8 +37,7 @@ pub enum BackendError {
     },
 }
 
-/// Rotary position embedding parameters, as ggml's `rope_ext` takes them (no YaRN extrapolation,
-/// attention factor 1).
+/// Rotary position embedding parameters, as ggml's `rope_ext` takes them (no YaRN extrapolation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RopeParams {
     /// NEOX mode: dimension `i` pairs with `i + n_dims / 2`; otherwise (NORM) adjacent pairs.
@@ -49,8 +48,12 @@ pub struct RopeParams {
     pub freq_base: f32,
     /// `1 / rope.scaling.factor` for linear scaling, else 1.
     pub freq_scale: f32,
-    /// Per-pair frequency divisors (llama3 `rope_freqs.weight`), `n_dims / 2` values.
+    /// Per-pair frequency divisors (llama3 `rope_freqs.weight`, phi3 LongRoPE
+    /// `rope_factors_long/short`), `n_dims / 2` values.
     pub freq_factors: Option<Vec<f32>>,
+    /// `attn_factor`: multiplies the cached cosines and sines (`rope.scaling.attn_factor`), 1
+    /// unless set.
+    pub attn_factor: f32,
 }
 
 /// The shape of one attention call over a batch of consecutive query positions.

@@ -33,6 +33,11 @@ pub struct HParams {
     pub rope_freq_base: f32,
     /// `1 / llama.rope.scaling.factor` for linear scaling, else 1.
     pub rope_freq_scale: f32,
+    /// `llama.rope.scaling.attn_factor` (default 1): scales rope's cosines and sines.
+    pub rope_attn_factor: f32,
+    /// `llama.rope.scaling.original_context_length`, else the training context: phi3 LongRoPE
+    /// uses its long factors for contexts above it.
+    pub n_ctx_orig_yarn: usize,
     /// `llama.attention.layer_norm_rms_epsilon`.
     pub rms_eps: f32,
     /// Experts per MoE layer (`llama.expert_count`, 0 for a dense model).
@@ -186,10 +191,15 @@ impl HParams {
             return Err(m.err("expert_used_count", "must be in 1..=expert_count"));
         }
         let rope_freq_base = m.float("rope.freq_base")?.unwrap_or(10000.0);
+        let n_ctx_train = m.uint("context_length")?.unwrap_or(0);
+        let n_ctx_orig_yarn = match m.uint("rope.scaling.original_context_length")? {
+            Some(n) if n > 0 => n,
+            _ => n_ctx_train,
+        };
         let mut hp = HParams {
             arch,
             n_vocab,
-            n_ctx_train: m.uint("context_length")?.unwrap_or(0),
+            n_ctx_train,
             n_embd,
             n_layer,
             n_ff,
@@ -199,6 +209,8 @@ impl HParams {
             n_rot,
             rope_freq_base,
             rope_freq_scale,
+            rope_attn_factor: m.float("rope.scaling.attn_factor")?.unwrap_or(1.0),
+            n_ctx_orig_yarn,
             rms_eps: m
                 .float("attention.layer_norm_rms_epsilon")?
                 .ok_or_else(|| m.err("attention.layer_norm_rms_epsilon", "is missing"))?,

@@ -74,6 +74,8 @@ pub struct Model<B: Backend = CpuBackend> {
     output_norm: Vec<f32>,
     output: String,
     output_bias: Option<Vec<f32>>,
+    /// phi3 LongRoPE frequency factors: (short, long).
+    longrope: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Model<CpuBackend> {
@@ -165,14 +167,27 @@ impl<B: Backend> Model<B> {
         } else {
             None
         };
-        if src.meta("rope_factors_long.weight").is_some()
-            || src.meta("blk.0.rope_factors_long.weight").is_some()
-            || src.meta("rope_factors_short.weight").is_some()
-        {
-            return Err(unsupported(
-                "LongRoPE frequency factors (rope_factors_long/short) are not supported".into(),
-            ));
-        }
+        // phi3 LongRoPE: short and long frequency factors, chosen per evaluation by context size.
+        let has_long = src.meta("rope_factors_long.weight").is_some();
+        let has_short = src.meta("rope_factors_short.weight").is_some();
+        let longrope = match (has_short, has_long) {
+            (false, false) => None,
+            (true, true) if arch == Arch::Phi3 => Some((
+                vector("rope_factors_short.weight", hp.n_rot / 2)?,
+                vector("rope_factors_long.weight", hp.n_rot / 2)?,
+            )),
+            (true, true) => {
+                return Err(unsupported(format!(
+                    "LongRoPE frequency factors (rope_factors_long/short) in a {} model",
+                    arch.name()
+                )))
+            }
+            _ => {
+                return Err(unsupported(
+                    "LongRoPE needs both rope_factors_long and rope_factors_short".into(),
+                ))
+            }
+        };
         // llama3-style frequency factors (llama only), shared by all layers.
         let freq_factors = match src.meta("rope_freqs.weight") {
             Some(_) if arch == Arch::Llama => Some(vector("rope_freqs.weight", hp.n_rot / 2)?),
@@ -290,6 +305,7 @@ impl<B: Backend> Model<B> {
                         hp.rope_freq_scale
                     },
                     freq_factors: freq_factors.clone(),
+                    attn_factor: hp.rope_attn_factor,
                 },
                 window: if swa { hp.n_swa } else { 0 },
             });
@@ -302,6 +318,7 @@ impl<B: Backend> Model<B> {
             output_norm,
             output: output.to_string(),
             output_bias,
+            longrope,
         })
     }
 
@@ -444,8 +461,31 @@ impl<B: Backend> Model<B> {
             None => 1.0f32 / (hd as f32).sqrt(),
         };
 
+        // LongRoPE: llama.cpp takes the long factors when the context (here the longest sequence,
+        // padded to 256 as llama.cpp pads n_ctx) exceeds the original training context.
+        let longrope = self.longrope.as_ref().map(|(short, long)| {
+            let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+            let n_ctx = max_len.div_ceil(256) * 256;
+            if n_ctx > hp.n_ctx_orig_yarn {
+                long.clone()
+            } else {
+                short.clone()
+            }
+        });
+
         for (il, layer) in self.layers.iter().enumerate() {
             let last = il + 1 == hp.n_layer;
+            let rope_lr;
+            let rope = match &longrope {
+                Some(f) => {
+                    rope_lr = RopeParams {
+                        freq_factors: Some(f.clone()),
+                        ..layer.rope.clone()
+                    };
+                    &rope_lr
+                }
+                None => &layer.rope,
+            };
             be.rms_norm(&x, &layer.attn_norm, hp.rms_eps, &mut cur);
             match &layer.qkv {
                 Qkv::Separate { names, biases } => {
@@ -483,8 +523,8 @@ impl<B: Backend> Model<B> {
                     std::mem::swap(buf, &mut normed_heads);
                 }
             }
-            be.rope(&mut q, hp.n_head, hd, &lay.positions, &layer.rope);
-            be.rope(&mut k, hp.n_head_kv, hd, &lay.positions, &layer.rope);
+            be.rope(&mut q, hp.n_head, hd, &lay.positions, rope);
+            be.rope(&mut k, hp.n_head_kv, hd, &lay.positions, rope);
             if let Some(sq) = hp.q_scale {
                 be.scale(&mut q, sq);
             }

@@ -38,8 +38,8 @@ fn rope_cache(pos: u32, head_dim: usize, theta_scale: f32, p: &RopeParams, cache
             .and_then(|f| f.get(i0 / 2).copied())
             .unwrap_or(1.0);
         let t = p.freq_scale * (theta / ff);
-        cache[i0] = t.cos();
-        cache[i0 + 1] = t.sin();
+        cache[i0] = t.cos() * p.attn_factor;
+        cache[i0 + 1] = t.sin() * p.attn_factor;
         theta *= theta_scale;
     }
 }
