@@ -382,8 +382,10 @@ impl<B: Backend> Model<B> {
     /// own causal context from position 0, its own micro-batches), and returns each sequence's
     /// logits of positions `first_output..`. The weight products see the rows of all sequences
     /// together (as llama-perplexity's multi-sequence batches do), which is faster; the results
-    /// are bit-identical to evaluating the sequences one at a time. The observer sees each
-    /// sequence's rows exactly as [`Model::eval`] shows them, sequence after sequence.
+    /// are bit-identical to evaluating the sequences one at a time (except for phi3 LongRoPE,
+    /// whose factors follow the context size: here the longest sequence padded to 256, as a
+    /// llama.cpp context of that many tokens would choose). The observer sees each sequence's
+    /// rows exactly as [`Model::eval`] shows them, sequence after sequence.
     pub fn eval_batch(
         &self,
         seqs: &[&[u32]],
