@@ -1,9 +1,12 @@
 //! A model opened for evaluation: weights for the forward pass plus its tokenizer.
 
 use anyhow::{Context, Result};
+use qforge::convert::weight_source::HfWeights;
+use qforge::convert::HfModel;
+use qforge_calibration::backend::CpuBackend;
 use qforge_calibration::eval::log_softmax::{compress, compressed_row_len};
 use qforge_calibration::eval::{kld::BaseLogProbs, ChunkPlan, EvalError};
-use qforge_calibration::model::{ActivationObserver, Model};
+use qforge_calibration::model::{ActivationObserver, HParams, Model};
 use qforge_calibration::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 
@@ -15,21 +18,14 @@ pub struct EvalModel {
 }
 
 impl EvalModel {
-    /// Opens a GGUF model (a Hugging Face checkpoint directory is refused for now, with a clear error).
+    /// Opens a model: a GGUF file, or a Hugging Face checkpoint directory evaluated as the GGUF
+    /// file `qforge convert DIR --type auto` writes from it (see [`EvalModel::open_hf`]).
     pub fn open(path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            anyhow::bail!(
-                "{}: evaluating a Hugging Face checkpoint directory is not supported yet; convert it to GGUF first",
-                path.display()
-            );
-        }
-        let gguf = qforge_formats::gguf::GgufFile::open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let tokenizer = Tokenizer::from_gguf(gguf.header())
-            .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
-        drop(gguf);
-        let model =
-            Model::open(path).with_context(|| format!("{}: loading the model", path.display()))?;
+        let (model, tokenizer) = if path.is_dir() {
+            Self::open_hf(path)?
+        } else {
+            Self::open_gguf(path)?
+        };
         if tokenizer.add_eos() {
             anyhow::bail!(
                 "{}: the vocabulary appends EOS to every text; perplexity is not defined for it (llama-perplexity refuses it too)",
@@ -43,7 +39,42 @@ impl EvalModel {
         })
     }
 
-    /// The file it was read from.
+    /// A GGUF file: the tokenizer from its header, the weights memory-mapped.
+    fn open_gguf(path: &Path) -> Result<(Model, Tokenizer)> {
+        let gguf = qforge_formats::gguf::GgufFile::open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let tokenizer = Tokenizer::from_gguf(gguf.header())
+            .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
+        drop(gguf);
+        let model =
+            Model::open(path).with_context(|| format!("{}: loading the model", path.display()))?;
+        Ok((model, tokenizer))
+    }
+
+    /// A Hugging Face checkpoint directory, seen as the converter's `auto` output: every tensor
+    /// in the type `qforge convert --type auto` gives it (weights in their stored precision,
+    /// bf16 -> BF16, f16 -> F16, f32 checkpoints -> F16; norms and other vectors F32), the
+    /// hyper-parameters and the tokenizer from the converted metadata. Tensors are converted when
+    /// the forward pass first asks for them and then kept (see [`HfWeights`]), so the results
+    /// equal evaluating the converted file.
+    fn open_hf(dir: &Path) -> Result<(Model, Tokenizer)> {
+        let hf = HfModel::open(dir, None)
+            .with_context(|| format!("{}: reading the Hugging Face checkpoint", dir.display()))?;
+        let weights = HfWeights::new(hf);
+        let header = weights
+            .header()
+            .with_context(|| format!("{}: laying out the converted tensors", dir.display()))?;
+        let tokenizer = Tokenizer::from_gguf(&header)
+            .with_context(|| format!("{}: reading the converted tokenizer", dir.display()))?;
+        let hp = HParams::from_gguf(&header, dir)
+            .with_context(|| format!("{}: reading the hyper-parameters", dir.display()))?;
+        drop(header);
+        let model = Model::new(Box::new(weights), hp, CpuBackend::new())
+            .with_context(|| format!("{}: loading the model", dir.display()))?;
+        Ok((model, tokenizer))
+    }
+
+    /// The file or directory it was read from.
     pub fn path(&self) -> &Path {
         &self.path
     }
