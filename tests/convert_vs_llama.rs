@@ -26,7 +26,12 @@ const NOT_YET: &[(&str, &str)] = &[];
 const OUTTYPES: &[&str] = &["f32", "f16", "bf16", "q8_0"];
 
 /// llama-perplexity settings: a few short chunks of the GPL text.
-const PPL_ARGS: &[&str] = &["-c", "128", "--chunks", "3", "-t", "2"];
+const PPL_CHUNKS: usize = 3;
+const PPL_ARGS: &[&str] = &["-c", "128", "-t", "2"];
+
+/// How many times llama-perplexity is run before its output is taken as incomplete: its logger
+/// thread is not joined at exit, so the last lines are sometimes lost (llama.cpp issue #22142).
+const PPL_TRIES: usize = 5;
 
 /// Everything the comparison runs.
 struct Tools {
@@ -179,28 +184,41 @@ fn difference(t: &Tools, expected: &Path, actual: &Path) -> String {
     }
 }
 
-/// llama-perplexity's chunk values and final estimate for a model, or the error.
+/// The `[k]value,` chunk perplexities llama-perplexity prints, in order (k = 1, 2, ...), or
+/// `None` when some are missing.
+fn chunk_values(stdout: &str) -> Option<Vec<String>> {
+    let mut values = Vec::new();
+    for piece in stdout.split(',') {
+        let Some(open) = piece.rfind('[') else {
+            continue;
+        };
+        let Some((k, v)) = piece[open + 1..].split_once(']') else {
+            continue;
+        };
+        if k.parse::<usize>() == Ok(values.len() + 1) && !v.trim().is_empty() {
+            values.push(v.trim().to_string());
+        }
+    }
+    (values.len() == PPL_CHUNKS).then_some(values)
+}
+
+/// llama-perplexity's chunk values and final estimate (`PPL = x +/- y`) for a model, or the
+/// error. Runs it again (up to PPL_TRIES times) while its output lacks some of them.
 fn perplexity(t: &Tools, model: &Path) -> Result<String, String> {
-    let out = llama(&t.oracle, "llama-perplexity")
-        .arg("-m")
-        .arg(model)
-        .arg("-f")
-        .arg(root().join("fixtures/text/gpl-3.txt"))
-        .args(PPL_ARGS)
-        .output()
-        .expect("cannot run llama-perplexity");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let fin = stderr
-        .find("Final estimate")
-        .map(|i| stderr[i..].lines().next().unwrap_or("").to_string());
-    match (out.status.success(), fin) {
-        (true, Some(f)) => Ok(format!(
-            "{} {f}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        )),
-        _ => {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            // llama.cpp's logger may not flush every line before exiting: use both streams.
+    let mut last = String::new();
+    for _ in 0..PPL_TRIES {
+        let out = llama(&t.oracle, "llama-perplexity")
+            .arg("-m")
+            .arg(model)
+            .arg("-f")
+            .arg(root().join("fixtures/text/gpl-3.txt"))
+            .args(PPL_ARGS)
+            .args(["--chunks", &PPL_CHUNKS.to_string()])
+            .output()
+            .expect("cannot run llama-perplexity");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
             let lines: Vec<&str> = stderr.lines().chain(stdout.lines()).collect();
             let mut why: Vec<&str> = lines
                 .iter()
@@ -210,14 +228,33 @@ fn perplexity(t: &Tools, model: &Path) -> Result<String, String> {
             if why.is_empty() {
                 why = lines[lines.len().saturating_sub(3)..].to_vec();
             }
-            Err(format!(
+            return Err(format!(
                 "llama-perplexity failed on {} ({}): {}",
                 model.display(),
                 out.status,
                 why.join(" | ")
-            ))
+            ));
+        }
+        let fin = stderr.find("Final estimate: ").and_then(|i| {
+            let line = stderr[i..].lines().next().unwrap_or("");
+            line.contains("+/-").then(|| line.trim().to_string())
+        });
+        match (chunk_values(&stdout), fin) {
+            (Some(chunks), Some(fin)) => return Ok(format!("{} {fin}", chunks.join(","))),
+            _ => {
+                last = format!(
+                    "{} | {}",
+                    stdout.trim(),
+                    stderr.lines().last().unwrap_or("")
+                )
+            }
         }
     }
+    Err(format!(
+        "llama-perplexity on {} printed no complete result (chunk values and final estimate) in \
+         {PPL_TRIES} runs; last output: {last}",
+        model.display()
+    ))
 }
 
 /// Runs `qforge convert` and returns "" or why it failed.
