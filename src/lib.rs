@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod convert;
+pub mod export;
 pub mod pipeline;
 pub mod quantize;
