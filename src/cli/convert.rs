@@ -1,19 +1,31 @@
 //! `qforge convert`: a Hugging Face checkpoint directory to GGUF, as convert_hf_to_gguf.py
-//! writes it.
+//! writes it, or, for a llama-quantize type, straight to the file llama-quantize would make of
+//! the converter's f32 output (in one pass: the f32 file is never written).
 
-use anyhow::{bail, Result};
+use super::progress::Bars;
+use super::report::human_bytes;
+use anyhow::{bail, Context, Result};
 use qforge::convert::{write_gguf, HfModel, OutType, SplitOptions};
+use qforge::pipeline::{
+    self, metadata::KvOverride, ImatrixSource, InputModel, OutputSplit, QuantizeJob,
+};
+use qforge::quantize::ftype::{allowed_types_help, parse_ftype, QuantOption};
+use qforge::quantize::{parse_tensor_type_file, RecipeParams, TensorTypeOverride};
+use qforge_formats::ggml::GgmlType;
 use std::path::PathBuf;
 
 /// Arguments of `qforge convert`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help())]
 pub struct ConvertArgs {
     /// Checkpoint directory (config.json, *.safetensors, tokenizer files).
     pub source: PathBuf,
     /// Output GGUF file (split sets are named `<stem>-0000i-of-0000n.gguf` beside it).
     #[arg(short = 'o', long = "outfile", value_name = "OUT.gguf")]
     pub out: PathBuf,
-    /// Output type: f32, f16, bf16, q8_0 or auto (the converter's --outtype).
+    /// Output type. Lower-case f32, f16, bf16, q8_0, auto: the converter's --outtype. Any
+    /// llama-quantize type (Q4_K_M, IQ4_XS, Q8_0, F16, ... or its number): the converter's f32
+    /// output quantized as llama-quantize would, in one pass.
     #[arg(short = 't', long = "type", alias = "outtype", default_value = "auto")]
     pub ty: String,
     /// Most tensors per output file.
@@ -25,6 +37,117 @@ pub struct ConvertArgs {
     /// Print the files that would be written and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// llama-quantize's options (llama-quantize types only).
+    #[command(flatten)]
+    pub quantize: QuantizeFlags,
+}
+
+/// The options of `qforge quantize` that apply to a conversion to a llama-quantize type, with
+/// the same names and meanings.
+#[derive(Debug, Default, clap::Args)]
+#[command(next_help_heading = "Quantization (llama-quantize types only)")]
+pub struct QuantizeFlags {
+    /// Leave output.weight unquantized.
+    #[arg(long)]
+    pub leave_output_tensor: bool,
+    /// Disable k-quant mixtures and quantize all tensors to the same type.
+    #[arg(long)]
+    pub pure: bool,
+    /// Importance matrix (llama.cpp's GGUF format or the legacy .dat format).
+    #[arg(long, value_name = "FILE")]
+    pub imatrix: Option<PathBuf>,
+    /// Use the importance matrix only for tensors whose name contains this (repeatable).
+    #[arg(long, value_name = "NAME", conflicts_with = "exclude_weights")]
+    pub include_weights: Vec<String>,
+    /// Do not use the importance matrix for tensors whose name contains this (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exclude_weights: Vec<String>,
+    /// Type of the output.weight tensor.
+    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
+    pub output_tensor_type: Option<GgmlType>,
+    /// Type of the token embeddings tensor.
+    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
+    pub token_embedding_type: Option<GgmlType>,
+    /// Quantize tensors whose (lower-cased) name matches the regex PATTERN to TYPE (repeatable; first match wins).
+    #[arg(long, value_name = "PATTERN=TYPE")]
+    pub tensor_type: Vec<String>,
+    /// Read PATTERN=TYPE entries, separated by spaces or newlines, from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub tensor_type_file: Option<PathBuf>,
+    /// Override metadata in the output: KEY=TYPE:VALUE with TYPE int, float, bool or str (repeatable).
+    #[arg(long, value_name = "KEY=TYPE:VALUE")]
+    pub override_kv: Vec<KvOverride>,
+    /// Fail instead of silently using another type when a tensor's rows do not fit the target's blocks.
+    #[arg(long)]
+    pub no_fallback: bool,
+}
+
+impl QuantizeFlags {
+    /// The flags given, by name (to refuse them for the converter's own types).
+    fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut flag = |on: bool, name| {
+            if on {
+                v.push(name)
+            }
+        };
+        flag(self.leave_output_tensor, "--leave-output-tensor");
+        flag(self.pure, "--pure");
+        flag(self.imatrix.is_some(), "--imatrix");
+        flag(!self.include_weights.is_empty(), "--include-weights");
+        flag(!self.exclude_weights.is_empty(), "--exclude-weights");
+        flag(self.output_tensor_type.is_some(), "--output-tensor-type");
+        flag(
+            self.token_embedding_type.is_some(),
+            "--token-embedding-type",
+        );
+        flag(!self.tensor_type.is_empty(), "--tensor-type");
+        flag(self.tensor_type_file.is_some(), "--tensor-type-file");
+        flag(!self.override_kv.is_empty(), "--override-kv");
+        flag(self.no_fallback, "--no-fallback");
+        v
+    }
+}
+
+fn after_help() -> String {
+    format!(
+        "Types: f32, f16, bf16, q8_0, auto (the converter's), or one of llama-quantize's:\n{}",
+        allowed_types_help()
+    )
+}
+
+fn parse_ggml_type(s: &str) -> Result<GgmlType, String> {
+    GgmlType::from_name(s).ok_or_else(|| format!("invalid ggml_type '{s}'"))
+}
+
+/// What `--type` asks for.
+enum Target {
+    /// The converter's `--outtype` (`None`: auto).
+    Float(Option<OutType>),
+    /// A llama-quantize type.
+    Quantized(&'static QuantOption),
+}
+
+/// The converter's outtypes are its (lower-case) argparse choices; anything else is a
+/// llama-quantize type name or number.
+fn parse_target(s: &str) -> Result<Target> {
+    match s {
+        "f32" | "f16" | "bf16" | "q8_0" | "auto" => {
+            let t = OutType::parse(s).expect("a converter outtype");
+            return Ok(Target::Float(t));
+        }
+        "tq1_0" | "tq2_0" => bail!(
+            "--type {s}: the converter's ternary outtypes are not supported; use {} for llama-quantize's",
+            s.to_ascii_uppercase()
+        ),
+        _ => {}
+    }
+    match parse_ftype(s) {
+        Some(o) => Ok(Target::Quantized(o)),
+        None => bail!(
+            "--type {s}: expected f32, f16, bf16, q8_0, auto or a llama-quantize type (Q4_K_M, IQ4_XS, ...; see --help)"
+        ),
+    }
 }
 
 /// `split_str_to_n_bytes`.
@@ -45,16 +168,23 @@ fn parse_size(s: &str) -> Result<u64> {
 
 /// Runs `qforge convert`.
 pub fn run(a: ConvertArgs) -> Result<()> {
-    let Some(outtype) = OutType::parse(&a.ty) else {
-        bail!(
-            "--type {}: expected f32, f16, bf16, q8_0 or auto (quantized types are not supported by convert yet; convert to f32 and run qforge quantize)",
-            a.ty
-        );
-    };
+    let target = parse_target(&a.ty)?;
     let opts = SplitOptions {
         max_tensors: a.split_max_tensors,
         max_bytes: parse_size(&a.split_max_size)?,
     };
+    let outtype = match target {
+        Target::Float(t) => t,
+        Target::Quantized(o) => return run_quantized(&a, o, opts),
+    };
+    let given = a.quantize.given();
+    if !given.is_empty() {
+        bail!(
+            "{} apply to llama-quantize types only, not to --type {}",
+            given.join(", "),
+            a.ty
+        );
+    }
     let model = HfModel::open(&a.source, outtype)?;
     if a.dry_run {
         let specs = model.tensor_specs();
@@ -75,5 +205,106 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     for f in files {
         eprintln!("wrote {}", f.display());
     }
+    Ok(())
+}
+
+/// `--type` a llama-quantize type: the checkpoint opened as the converter's f32 file and fed to
+/// the quantization pipeline tensor by tensor. With a split limit the output is cut as
+/// `llama-gguf-split --split` cuts llama-quantize's output, which takes one limit only.
+fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions) -> Result<()> {
+    let split = match (opts.max_tensors, opts.max_bytes) {
+        (0, 0) => None,
+        (n, 0) => Some(OutputSplit::MaxTensors(n)),
+        (0, b) => Some(OutputSplit::MaxBytes(b)),
+        _ => bail!(
+            "--type {}: give --split-max-tensors or --split-max-size, not both (a quantized output is split as llama-gguf-split splits it, by one limit)",
+            a.ty
+        ),
+    };
+    let q = &a.quantize;
+    let mut tensor_types = q
+        .tensor_type
+        .iter()
+        .map(|t| TensorTypeOverride::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(f) = &q.tensor_type_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        tensor_types
+            .extend(parse_tensor_type_file(&text).with_context(|| format!("in {}", f.display()))?);
+    }
+    let mut recipe = RecipeParams::for_option(opt);
+    recipe.pure = q.pure;
+    recipe.quantize_output_tensor = !q.leave_output_tensor;
+    recipe.output_tensor_type = q.output_tensor_type;
+    recipe.token_embedding_type = q.token_embedding_type;
+    recipe.tensor_types = tensor_types;
+    recipe.dry_run = a.dry_run;
+    let job = QuantizeJob {
+        input: a.source.clone(),
+        output: a.out.clone(),
+        recipe,
+        imatrix: q.imatrix.clone().map(ImatrixSource::File),
+        include_weights: q.include_weights.clone(),
+        exclude_weights: q.exclude_weights.clone(),
+        allow_requantize: false,
+        overrides: q.override_kv.clone(),
+        keep_split: false,
+        no_fallback: q.no_fallback,
+        slab_bytes: 256 << 20,
+    };
+    // Everything is checked before any output exists: the checkpoint, the imatrix, the plan.
+    let model = HfModel::open(&a.source, Some(OutType::F32))?;
+    let prepared = pipeline::prepare_input(&job, InputModel::Virtual(Box::new(model)))
+        .with_context(|| format!("{}: --type {}", a.source.display(), opt.name))?;
+    let files = pipeline::output_files(&job, &prepared, split)?;
+    for t in prepared.tensors.iter() {
+        if let Some(f) = &t.plan.fallback {
+            eprintln!(
+                "warning: tensor {} has {} columns, not a multiple of the {} block of {}: using {} instead",
+                t.info.name,
+                t.info.ne()[0],
+                f.wanted.block_size(),
+                f.wanted,
+                f.used
+            );
+        }
+    }
+    if a.dry_run {
+        for f in &files {
+            let bytes: u64 = f
+                .tensors
+                .iter()
+                .map(|&i| prepared.tensors[i].new_bytes)
+                .sum();
+            eprintln!(
+                "{}: n_tensors = {}, total_size = {bytes} bytes",
+                f.path.display(),
+                f.tensors.len()
+            );
+            println!("{}", f.path.display());
+        }
+        if prepared.will_require_imatrix {
+            eprintln!("warning: this conversion will require an imatrix (--imatrix)");
+        }
+        return Ok(());
+    }
+    let bars = Bars::new(prepared.bytes_out());
+    let t0 = std::time::Instant::now();
+    let written = pipeline::execute_split(&job, &prepared, split, &bars)?;
+    bars.finish();
+    for w in &written {
+        eprintln!("wrote {}", w.display());
+    }
+    let bpw = |b: u64| b as f64 * 8.0 / prepared.elements().max(1) as f64;
+    eprintln!(
+        "{} ({:.2} bpw as f32) -> {} ({:.2} bpw) as {} in {:.2} s",
+        human_bytes(prepared.bytes_in()),
+        bpw(prepared.bytes_in()),
+        human_bytes(prepared.bytes_out()),
+        bpw(prepared.bytes_out()),
+        opt.name,
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod source;
 pub mod tokenizer;
 mod validate;
+pub mod virtual_gguf;
 pub mod weight_source;
 pub mod write;
 

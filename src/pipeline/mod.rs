@@ -6,7 +6,9 @@
 //! behind; [`execute`] then streams tensor by tensor into a temporary file renamed on success.
 
 pub mod imatrix;
+pub mod input;
 pub mod metadata;
+pub mod output_split;
 pub mod rows;
 
 use crate::quantize::recipe::order::sort_for_quantize;
@@ -16,7 +18,9 @@ use crate::quantize::{
 };
 use anyhow::{bail, Context, Result};
 pub use imatrix::ImatrixSource;
+pub use input::{InputModel, TensorData, VirtualModel};
 use metadata::{output_metadata, KvOverride, Metadata};
+pub use output_split::OutputSplit;
 use qforge_formats::ggml::GgmlType;
 use qforge_formats::gguf::split::{self, GgufSet};
 use qforge_formats::gguf::{GgufValue, GgufWriter, ReadMode, TensorInfo, TensorSpec};
@@ -55,6 +59,8 @@ pub struct QuantizeJob {
 pub struct PlannedTensor {
     /// Shard index of the input.
     pub shard: usize,
+    /// Position of the tensor in the input's tensor list (file order, all shards).
+    pub index: usize,
     /// Input tensor info.
     pub info: TensorInfo,
     /// What the recipe decided.
@@ -67,7 +73,7 @@ pub struct PlannedTensor {
 
 /// A validated run, ready to execute or to print as a plan (`--dry-run`).
 pub struct Prepared {
-    set: GgufSet,
+    input: InputModel,
     /// Output metadata.
     pub metadata: Metadata,
     /// Tensors in output order.
@@ -101,10 +107,14 @@ impl Prepared {
 /// rows that fit no block.
 pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
     let set = GgufSet::open(&job.input, ReadMode::Mmap).context("cannot read the input model")?;
-    let header = set.first().header();
+    prepare_input(job, InputModel::File(set))
+}
 
+/// [`prepare`] for an input already open: a GGUF set, or a virtual model such as a Hugging Face
+/// checkpoint (then `job.input` only names it in messages).
+pub fn prepare_input(job: &QuantizeJob, input: InputModel) -> Result<Prepared> {
     // The model loader reads hyperparameters with --override-kv applied.
-    let mut kvs = header.kvs.clone();
+    let mut kvs = input.kvs().to_vec();
     for o in &job.overrides {
         match kvs.iter_mut().find(|(k, _)| *k == o.key) {
             Some(kv) => kv.1 = o.value.clone(),
@@ -115,25 +125,32 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         .with_context(|| format!("{}: cannot quantize this model", job.input.display()))?;
 
     // llama-quantize's tensor order: by (layer, name), or by (shard, offset) with --keep-split.
-    let mut tensors: Vec<(usize, TensorInfo)> =
-        set.tensors().map(|(s, t)| (s, t.clone())).collect();
+    let mut tensors: Vec<(usize, usize, TensorInfo)> = input
+        .tensors()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, t))| (s, i, t))
+        .collect();
     if job.keep_split {
-        tensors.sort_by_key(|(s, t)| (*s, t.offset));
+        tensors.sort_by_key(|(s, _, t)| (*s, t.offset));
     } else {
-        sort_for_quantize(&mut tensors, |(_, t)| t.name.as_str());
+        sort_for_quantize(&mut tensors, |(_, _, t)| t.name.as_str());
     }
 
+    let listed: Vec<(usize, TensorInfo)> =
+        tensors.iter().map(|(s, _, t)| (*s, t.clone())).collect();
     let resolved = imatrix::resolve(
         job.imatrix.as_ref(),
-        &tensors,
+        &listed,
         &job.include_weights,
         &job.exclude_weights,
     )?;
+    drop(listed);
     let imatrix_info = resolved.info;
 
     let descs: Vec<TensorDesc> = tensors
         .iter()
-        .map(|(_, t)| TensorDesc::new(t.name.clone(), t.ty, &t.dims))
+        .map(|(_, _, t)| TensorDesc::new(t.name.clone(), t.ty, &t.dims))
         .collect();
     let mut params = job.recipe.clone();
     params.has_imatrix = imatrix_info.is_some();
@@ -143,12 +160,12 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
     }
 
     let ftype_id = if params.only_copy {
-        file_type_of(header, &tensors)
+        file_type_of(input.kvs(), &tensors)
     } else {
         params.ftype.id()
     };
     let mut planned = Vec::with_capacity(tensors.len());
-    for ((shard, info), tp) in tensors.into_iter().zip(plan.tensors) {
+    for ((shard, index, info), tp) in tensors.into_iter().zip(plan.tensors) {
         let entry = match (&imatrix_info, resolved.lengths.get(&info.name)) {
             (None, _) => ImatrixEntry::NoImatrix,
             (Some(_), None) => ImatrixEntry::NotFound,
@@ -178,15 +195,16 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
         let new_bytes = tp.target.row_size(info.n_elements()).unwrap_or(0);
         planned.push(PlannedTensor {
             shard,
+            index,
             info,
             plan: tp,
             imatrix,
             new_bytes,
         });
     }
-    let metadata = output_metadata(&header.kvs, ftype_id, &job.overrides, imatrix_info.as_ref());
+    let metadata = output_metadata(input.kvs(), ftype_id, &job.overrides, imatrix_info.as_ref());
     Ok(Prepared {
-        set,
+        input,
         metadata,
         tensors: planned,
         weights: resolved.weights,
@@ -198,14 +216,15 @@ pub fn prepare(job: &QuantizeJob) -> Result<Prepared> {
 
 /// `general.file_type` of the input for a COPY run, as llama.cpp's model loader reports it:
 /// the stored key, or else a guess from the most common tensor type, marked guessed (1024).
-fn file_type_of(header: &qforge_formats::gguf::GgufHeader, sorted: &[(usize, TensorInfo)]) -> u32 {
-    if let Some(v) = header.get("general.file_type").and_then(GgufValue::as_u32) {
+fn file_type_of(kvs: &[(String, GgufValue)], sorted: &[(usize, usize, TensorInfo)]) -> u32 {
+    let stored = kvs.iter().find(|(k, _)| k == "general.file_type");
+    if let Some(v) = stored.and_then(|(_, v)| v.as_u32()) {
         return v;
     }
     const GUESSED: u32 = 1024;
     let mut counts: BTreeMap<GgmlType, u32> = BTreeMap::new();
     let (mut best, mut best_n) = (GgmlType::F32, 0);
-    for (_, t) in sorted {
+    for (_, _, t) in sorted {
         let n = counts.entry(t.ty).or_default();
         *n += 1;
         if *n > best_n {
@@ -258,57 +277,143 @@ pub trait Progress: Sync {
 
 /// Writes the output file(s) of a prepared run. Returns the paths written.
 pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Result<Vec<PathBuf>> {
+    execute_split(job, p, None, progress)
+}
+
+/// One output file of a run: its path, the tensors it holds (indices into
+/// [`Prepared::tensors`], in order) and its metadata.
+pub struct OutputFile {
+    /// Where it is written.
+    pub path: PathBuf,
+    /// Which tensors it holds.
+    pub tensors: Vec<usize>,
+    /// Its metadata.
+    pub metadata: Metadata,
+}
+
+/// The output files of a run: one file; one per input shard with `keep_split` (as
+/// llama-quantize writes them); or, with `split`, the quantized model cut into a set as
+/// `llama-gguf-split --split` cuts llama-quantize's output (see [`output_split`]).
+pub fn output_files(
+    job: &QuantizeJob,
+    p: &Prepared,
+    split: Option<OutputSplit>,
+) -> Result<Vec<OutputFile>> {
+    let n_tensors = p.tensors.len();
+    let prefix = || {
+        let s = job.output.to_string_lossy();
+        s.strip_suffix(".gguf").unwrap_or(&s).to_string()
+    };
+    let files: Vec<OutputFile> = if let Some(sp) = split {
+        if job.keep_split {
+            bail!("--keep-split and an output split cannot be combined");
+        }
+        let sizes: Vec<u64> = p.tensors.iter().map(|t| t.new_bytes).collect();
+        let groups = output_split::groups(&sizes, sp)?;
+        let n = groups.len();
+        groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, tensors)| OutputFile {
+                path: split::split_path(&prefix(), i, n),
+                tensors,
+                metadata: output_split::shard_metadata(&p.metadata, i, n, n_tensors),
+            })
+            .collect()
+    } else if job.keep_split {
+        let n = p.input.n_shards();
+        (0..n)
+            .map(|i| {
+                let mut md = if i == 0 {
+                    p.metadata.clone()
+                } else {
+                    Metadata::default()
+                };
+                if n > 1 {
+                    md.set(split::KEY_SPLIT_NO, GgufValue::U16(i as u16));
+                    md.set(split::KEY_SPLIT_COUNT, GgufValue::U16(n as u16));
+                    md.set(
+                        split::KEY_SPLIT_TENSORS_COUNT,
+                        GgufValue::I32(n_tensors as i32),
+                    );
+                }
+                OutputFile {
+                    path: split::split_path(&prefix(), i, n),
+                    tensors: (0..n_tensors)
+                        .filter(|&k| p.tensors[k].shard == i)
+                        .collect(),
+                    metadata: md,
+                }
+            })
+            .collect()
+    } else {
+        vec![OutputFile {
+            path: job.output.clone(),
+            tensors: (0..n_tensors).collect(),
+            metadata: p.metadata.clone(),
+        }]
+    };
+    for f in &files {
+        if is_input(job, p, &f.path) {
+            bail!(
+                "input and output files are the same: '{}'",
+                f.path.display()
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// [`execute`] with the output cut into a split set by `split` (see [`output_files`]).
+pub fn execute_split(
+    job: &QuantizeJob,
+    p: &Prepared,
+    split: Option<OutputSplit>,
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>> {
     if p.imatrix_pending {
         bail!("internal error: the importance matrix of this run has not been computed");
     }
-    let out_paths = check_outputs(job, p)?;
-    let n_split = out_paths.len();
-    let align = p.set.first().header().alignment;
-    let mut written = Vec::new();
+    let files = output_files(job, p, split)?;
+    let align = p.input.alignment();
+    // Which file each tensor goes to.
+    let mut file_of = vec![0usize; p.tensors.len()];
     let mut writers: Vec<Option<GgufWriter>> = Vec::new();
-    for (i, path) in out_paths.iter().enumerate() {
-        let mut md = if i == 0 {
-            p.metadata.clone()
-        } else {
-            Metadata::default()
-        };
-        if n_split > 1 {
-            md.set(split::KEY_SPLIT_NO, GgufValue::U16(i as u16));
-            md.set(split::KEY_SPLIT_COUNT, GgufValue::U16(n_split as u16));
-            md.set(
-                split::KEY_SPLIT_TENSORS_COUNT,
-                GgufValue::I32(p.tensors.len() as i32),
-            );
-        }
-        let specs: Vec<TensorSpec> = p
+    for (fi, f) in files.iter().enumerate() {
+        let specs: Vec<TensorSpec> = f
             .tensors
             .iter()
-            .filter(|t| !job.keep_split || t.shard == i)
-            .map(|t| TensorSpec {
-                name: t.info.name.clone(),
-                ty: t.plan.target,
-                dims: c_dims(&t.info),
+            .map(|&k| {
+                file_of[k] = fi;
+                let t = &p.tensors[k];
+                TensorSpec {
+                    name: t.info.name.clone(),
+                    ty: t.plan.target,
+                    dims: c_dims(&t.info),
+                }
             })
             .collect();
-        let w = GgufWriter::create(path, md.entries(), specs, align)?;
-        writers.push(Some(w));
+        writers.push(Some(GgufWriter::create(
+            &f.path,
+            f.metadata.entries(),
+            specs,
+            align,
+        )?));
     }
     let n = p.tensors.len();
     for (i, t) in p.tensors.iter().enumerate() {
         progress.tensor(i, n, t);
-        let w = writers[if job.keep_split { t.shard } else { 0 }]
-            .as_mut()
-            .expect("open writer");
-        let src = p.set.shards()[t.shard].tensor_data(&t.info)?;
+        let w = writers[file_of[i]].as_mut().expect("open writer");
+        let data = p.input.data(t.shard, t.index, &t.info)?;
+        let src = data.bytes();
         // The model loader validates every tensor it reads (check_tensors).
-        validate_parallel(t.info.ty, &src)
+        validate_parallel(t.info.ty, src)
             .map_err(|e| anyhow::anyhow!("tensor '{}' has invalid data: {e}", t.info.name))?;
-        let shard = &p.set.shards()[t.shard];
         if !t.plan.converts() {
-            w.write_tensor(&t.info.name, &src)?;
+            w.write_tensor(&t.info.name, src)?;
             progress.bytes(src.len() as u64);
-            drop(src);
-            shard.release(&t.info);
+            drop(data);
+            p.input.release(t.shard, &t.info);
             continue;
         }
         let ne = t.info.ne();
@@ -324,7 +429,7 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
         let mut tw = w.begin_tensor(&t.info.name)?;
         rows::convert_rows(
             t.info.ty,
-            &src,
+            src,
             t.plan.target,
             shape,
             imatrix,
@@ -342,9 +447,10 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
             )
         })?;
         tw.finish()?;
-        drop(src);
-        shard.release(&t.info);
+        drop(data);
+        p.input.release(t.shard, &t.info);
     }
+    let mut written = Vec::new();
     for w in writers.iter_mut() {
         written.push(w.take().expect("open writer").finish()?);
     }
@@ -355,31 +461,15 @@ pub fn execute(job: &QuantizeJob, p: &Prepared, progress: &dyn Progress) -> Resu
 /// one of the input files. [`execute`] checks this too; calling it earlier lets a run that has
 /// long work to do before writing fail first.
 pub fn check_outputs(job: &QuantizeJob, p: &Prepared) -> Result<Vec<PathBuf>> {
-    let n_split = if job.keep_split {
-        p.set.shards().len()
-    } else {
-        1
-    };
-    let out_paths: Vec<PathBuf> = if job.keep_split {
-        let s = job.output.to_string_lossy();
-        let prefix = s.strip_suffix(".gguf").unwrap_or(&s).to_string();
-        (0..n_split)
-            .map(|i| split::split_path(&prefix, i, n_split))
-            .collect()
-    } else {
-        vec![job.output.clone()]
-    };
-    for o in &out_paths {
-        if is_input(job, p, o) {
-            bail!("input and output files are the same: '{}'", o.display());
-        }
-    }
-    Ok(out_paths)
+    Ok(output_files(job, p, None)?
+        .into_iter()
+        .map(|f| f.path)
+        .collect())
 }
 
 /// Whether `path` is the input or one of its shards.
 pub fn is_input(job: &QuantizeJob, p: &Prepared, path: &Path) -> bool {
-    same_file(&job.input, path) || p.set.shards().iter().any(|s| same_file(s.path(), path))
+    same_file(&job.input, path) || p.input.has_file(path)
 }
 
 /// `ggml_validate_row_data` over a whole tensor, in parallel pieces of whole blocks.
@@ -396,7 +486,7 @@ fn c_dims(t: &TensorInfo) -> Vec<u64> {
     t.ne()[..t.n_dims()].to_vec()
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
