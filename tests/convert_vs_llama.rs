@@ -385,3 +385,20 @@ fn not_yet_names_real_fixtures() {
         );
     }
 }
+
+/// The chunk-value parser on llama-perplexity's stdout as the pinned build prints it (ETA line
+/// first), and on the same output cut short by the lost-log-lines bug.
+#[test]
+fn chunk_values_need_every_chunk() {
+    let full = "0.00 minutes\n[1]617.3396,[2]602.2546,[3]596.0045,";
+    assert_eq!(
+        chunk_values(full),
+        Some(vec![
+            "617.3396".into(),
+            "602.2546".into(),
+            "596.0045".into()
+        ])
+    );
+    assert_eq!(chunk_values("0.00 minutes\n[1]617.3396,[2]602.2546,"), None);
+    assert_eq!(chunk_values(""), None);
+}
