@@ -3,6 +3,7 @@
 mod check;
 mod convert;
 mod eval_model;
+mod export_hf;
 mod imatrix;
 mod inspect_gguf;
 mod inspect_hf;
@@ -47,6 +48,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Convert a Hugging Face checkpoint directory to GGUF, as convert_hf_to_gguf.py does.
     Convert(convert::ConvertArgs),
+    /// Export a GGUF model to a Hugging Face checkpoint directory (safetensors, config, tokenizer).
+    ExportHf(export_hf::ExportHfArgs),
 }
 
 /// Arguments of `qforge inspect`.
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Check(a) => with_threads(threads, || check::run(a)),
         Command::Convert(a) => with_threads(threads, || convert::run(a)),
+        Command::ExportHf(a) => with_threads(threads, || export_hf::run(a)),
     }
 }
 
