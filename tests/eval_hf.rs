@@ -23,7 +23,7 @@ const CHUNKS: &str = "4";
 /// transformers in f32 does not make: K and V go through an f16 cache; f32 checkpoints become F16
 /// weights (`--type auto`); and each weight product first rounds its activations to the weight's
 /// type (ggml's `vec_dot_type`: f16, half an ulp = 2^-11 relative; bf16, 2^-9). These errors are
-/// unsigned noise, and ln PPL is their mean effect over 252 scored tokens. Measured on these
+/// unbiased noise, and ln PPL is their mean effect over 252 scored tokens. Measured on these
 /// fixtures (4 chunks of 128): 5e-7 .. 1e-5, and 7.6e-5 for the bf16 Mistral fixture, whose
 /// `--type f32` conversion lands 1.7e-6 from transformers (so the 7.6e-5 is the bf16 activation
 /// rounding). 1e-3 is 13 times the largest of those and still catches a real difference in the
