@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `qforge check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Model under test.
+    /// Model under test (GGUF or Hugging Face checkpoint directory).
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub model: PathBuf,
     #[command(flatten)]

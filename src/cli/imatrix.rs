@@ -20,7 +20,7 @@ pub enum OutputFormat {
 /// Arguments of `qforge imatrix` (llama-imatrix's names).
 #[derive(Debug, clap::Args)]
 pub struct ImatrixArgs {
-    /// Model to run (GGUF of any type).
+    /// Model to run: a GGUF of any type or a Hugging Face checkpoint directory.
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: PathBuf,
     /// Calibration text (one trailing newline is ignored, as llama-imatrix does); its path as

@@ -42,7 +42,7 @@ pub struct BaseArgs {
 /// Arguments of `qforge kld`.
 #[derive(Debug, clap::Args)]
 pub struct KldArgs {
-    /// Model to score against the base.
+    /// Model to score against the base (GGUF or Hugging Face checkpoint directory).
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: PathBuf,
     #[command(flatten)]

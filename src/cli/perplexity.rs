@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `qforge perplexity` (llama-perplexity's names).
 #[derive(Debug, clap::Args)]
 pub struct PerplexityArgs {
-    /// Model to evaluate (GGUF of any type).
+    /// Model to evaluate: a GGUF of any type or a Hugging Face checkpoint directory.
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: PathBuf,
     /// Text file to score (one trailing newline is ignored, as llama-perplexity does).
