@@ -231,3 +231,252 @@ fn bad_type() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--type f8"));
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
 }
+
+/// The converter and its venv, or `None` (test skipped) when QFORGE_SKIP_ORACLE is set and they
+/// are not built.
+fn converter() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let oracle = common::oracle_dir()?;
+    let cache = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/qforge");
+    let llama_cpp = std::env::var_os("QFORGE_LLAMA_CPP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("llama_cpp_python-0.3.36/vendor/llama.cpp"));
+    let python = std::env::var_os("QFORGE_CONVERT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("venv-convert/bin/python"));
+    if !python.exists() || !llama_cpp.join("convert_hf_to_gguf.py").is_file() {
+        if std::env::var_os("QFORGE_SKIP_ORACLE").is_some() {
+            return None;
+        }
+        panic!("the converter venv is missing: run scripts/build-oracle.sh (or set QFORGE_SKIP_ORACLE=1)");
+    }
+    Some((oracle, llama_cpp, python))
+}
+
+/// `convert_hf_to_gguf.py SRC --outtype f32 --outfile OUT` with the pinned gguf-py.
+fn converter_f32(llama_cpp: &Path, python: &Path, src: &Path, out: &Path) {
+    common::run_ok(
+        std::process::Command::new(python)
+            .arg(llama_cpp.join("convert_hf_to_gguf.py"))
+            .arg(src)
+            .args(["--outtype", "f32", "--outfile"])
+            .arg(out)
+            .env("PYTHONPATH", llama_cpp.join("gguf-py"))
+            .env("NO_LOCAL_GGUF", ""),
+    );
+}
+
+/// `qforge convert --type IQ4_XS --imatrix` equals convert_hf_to_gguf.py --outtype f32 followed
+/// by llama-quantize --imatrix ... IQ4_XS, with the imatrix `qforge imatrix` computes on the
+/// converter's f32 file. The Mistral fixture has 192-wide rows (IQ4_NL fallback) and 256-wide
+/// ones (real IQ4_XS), so both paths of the imatrix are exercised.
+#[test]
+fn iq4_xs_with_imatrix_matches_converter_and_llama_quantize() {
+    let Some((oracle, llama_cpp, python)) = converter() else {
+        return;
+    };
+    let base = common::scratch("convert_iq4_xs");
+    let src = common::root().join("fixtures/hf/mistral");
+    let f32 = base.join("f32.gguf");
+    converter_f32(&llama_cpp, &python, &src, &f32);
+    // The same path string goes to both tools: quantize.imatrix.file records it.
+    let im = base.join("imatrix.gguf");
+    common::run_ok(
+        common::qforge()
+            .args(["-j", "2", "imatrix", "-m"])
+            .arg(&f32)
+            .arg("-f")
+            .arg(common::fixture("text/gpl-3.txt"))
+            .arg("-o")
+            .arg(&im)
+            .args(["-c", "128", "--chunks", "4"]),
+    );
+    let theirs = base.join("llama.gguf");
+    common::run_ok(
+        common::llama(&oracle, "llama-quantize")
+            .arg("--imatrix")
+            .arg(&im)
+            .arg(&f32)
+            .arg(&theirs)
+            .args(["IQ4_XS", "2"]),
+    );
+    let ours = base.join("qforge.gguf");
+    common::run_ok(
+        common::qforge()
+            .args(["-j", "2", "convert"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&ours)
+            .args(["--type", "IQ4_XS", "--imatrix"])
+            .arg(&im),
+    );
+    common::assert_same_file(&ours, &theirs);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// `qforge convert --type Q4_K_M --pure --output-tensor-type q8_0 --split-max-tensors 7` equals
+/// llama-quantize with the same flags on the converter's f32 file, cut by
+/// `llama-gguf-split --split --split-max-tensors 7`, file for file.
+#[test]
+fn split_quantized_output_matches_llama_gguf_split() {
+    let Some((oracle, llama_cpp, python)) = converter() else {
+        return;
+    };
+    let base = common::scratch("convert_q4km_split");
+    let src = common::root().join("fixtures/hf/llama2");
+    let f32 = base.join("f32.gguf");
+    converter_f32(&llama_cpp, &python, &src, &f32);
+    let flags = [
+        "--pure",
+        "--output-tensor-type",
+        "q8_0",
+        "--override-kv",
+        "general.name=str:split test",
+    ];
+    let whole = base.join("llama.gguf");
+    common::run_ok(
+        common::llama(&oracle, "llama-quantize")
+            .args(flags)
+            .arg(&f32)
+            .arg(&whole)
+            .args(["Q4_K_M", "2"]),
+    );
+    common::run_ok(
+        common::llama(&oracle, "llama-gguf-split")
+            .args(["--split", "--split-max-tensors", "7"])
+            .arg(&whole)
+            .arg(base.join("theirs")),
+    );
+    let o = common::run_ok(
+        common::qforge()
+            .args(["-j", "2", "convert"])
+            .arg(&src)
+            .arg("-o")
+            .arg(base.join("ours.gguf"))
+            .args(["--type", "Q4_K_M", "--split-max-tensors", "7"])
+            .args(flags),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let mut n = 0;
+    for i in 1.. {
+        let name = |p: &str| base.join(format!("{p}-{i:05}-of-"));
+        let theirs: Vec<PathBuf> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.to_string_lossy()
+                    .starts_with(&*name("theirs").to_string_lossy())
+            })
+            .collect();
+        if theirs.is_empty() {
+            break;
+        }
+        let suffix =
+            theirs[0].to_string_lossy()[name("theirs").to_string_lossy().len()..].to_string();
+        let ours = PathBuf::from(format!("{}{suffix}", name("ours").display()));
+        assert!(
+            ours.is_file(),
+            "{} missing; qforge said: {stderr}",
+            ours.display()
+        );
+        common::assert_same_file(&ours, &theirs[0]);
+        n += 1;
+    }
+    assert!(n > 1, "llama-gguf-split wrote {n} file(s)");
+    let ours_count = std::fs::read_dir(&base)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("ours-")
+        })
+        .count();
+    assert_eq!(ours_count, n, "qforge wrote a different number of files");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Bad input to a quantized conversion fails before any output: an unknown type, and a type
+/// that needs an importance matrix given none (llama-quantize's refusal), each with exit 1,
+/// one error naming the problem, and nothing written.
+#[test]
+fn quantized_type_bad_input() {
+    let base = common::scratch("convert_quantized_bad");
+    // ffn_down has 256-wide rows: IQ2_XS really applies there and needs the imatrix.
+    let dir = common::root().join("fixtures/hf/mistral");
+    let out_dir = base.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--type", "Q4_K_X"],
+            &["--type Q4_K_X", "llama-quantize type"],
+        ),
+        (&["--type", "IQ2_XS"], &["imatrix"]),
+        (
+            &["--type", "f16", "--pure"],
+            &["--pure", "llama-quantize types only"],
+        ),
+        (
+            &["--type", "Q4_K_M", "--imatrix", "/nonexistent/imatrix.gguf"],
+            &["/nonexistent/imatrix.gguf"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let o = common::qforge()
+            .arg("convert")
+            .arg(&dir)
+            .arg("-o")
+            .arg(out_dir.join("m.gguf"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        for n in *needles {
+            assert!(
+                stderr.contains(n),
+                "{args:?}: {stderr:?} does not mention {n:?}"
+            );
+        }
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{args:?}: one error expected: {stderr}"
+        );
+        assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{args:?}");
+    }
+}
+
+/// A quantized conversion of a checkpoint without a 256-multiple width (the Llama 2 fixture is
+/// 128 wide): --no-fallback refuses
+/// it (before writing), and without it the run succeeds with the fallback types.
+#[test]
+fn quantized_type_no_fallback() {
+    let base = common::scratch("convert_quantized_fallback");
+    let dir = common::root().join("fixtures/hf/llama2");
+    let out_dir = base.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("m.gguf");
+    let run = |extra: &[&str]| {
+        common::qforge()
+            .arg("convert")
+            .arg(&dir)
+            .arg("-o")
+            .arg(&out)
+            .args(["--type", "Q4_K_M"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--no-fallback"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.is_file());
+}

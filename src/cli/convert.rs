@@ -180,7 +180,7 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let given = a.quantize.given();
     if !given.is_empty() {
         bail!(
-            "{} apply to llama-quantize types only, not to --type {}",
+            "{}: options for llama-quantize types only, not for --type {}",
             given.join(", "),
             a.ty
         );
