@@ -8,7 +8,13 @@ use qforge_formats::ggml::fp::round_f16;
 
 /// The values of `t` in numpy (row-major) order, before the output-type conversion.
 pub fn values(sources: &Sources, t: &PlannedTensor) -> Result<Vec<f32>, ConvertError> {
-    let mut out = Vec::with_capacity(t.n_elements() as usize);
+    // One piece is returned as computed; stacked pieces are appended to one buffer, so the
+    // peak is the tensor plus one piece (never two copies of the whole tensor).
+    let mut out = if t.pieces.len() == 1 {
+        Vec::new()
+    } else {
+        Vec::with_capacity(t.n_elements() as usize)
+    };
     for piece in &t.pieces {
         let (mut data, mut shape) = match &piece.input {
             Input::Generated(v) => (v.as_ref().clone(), vec![v.len() as u64]),
@@ -32,7 +38,11 @@ pub fn values(sources: &Sources, t: &PlannedTensor) -> Result<Vec<f32>, ConvertE
                 Op::PermuteHeads(heads) => data = permute_heads(&data, &shape, heads),
             }
         }
-        out.extend_from_slice(&data);
+        if t.pieces.len() == 1 {
+            out = data;
+        } else {
+            out.extend_from_slice(&data);
+        }
     }
     if out.len() as u64 != t.n_elements() {
         return Err(ConvertError::Usage(format!(
