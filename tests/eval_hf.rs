@@ -231,7 +231,8 @@ fn transformers_ppl(py: &Path, dir: &Path, name: &str, gguf: &Path, set: &[Strin
 /// The relative difference between qforge's perplexity of the directory and transformers'.
 fn vs_transformers(name: &str, set: &[String]) -> Option<(f64, f64, f64)> {
     let py = venv_python()?;
-    let dir = scratch(&format!("eval-hf-tf-{name}"));
+    // One directory per call: the gemma3 tests call this twice, possibly at the same time.
+    let dir = scratch(&format!("eval-hf-tf-{name}-{}", set.len()));
     let auto = convert(&dir, name, "auto");
     let ours = perplexity_json(&hf(name))["ppl"]
         .as_f64()
