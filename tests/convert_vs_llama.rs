@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{llama, oracle_dir, qforge, root, run_ok};
+use common::{llama, llama_logged, oracle_dir, qforge, root, run_ok};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,49 +32,9 @@ const PPL_ARGS: &[&str] = &["-c", "128", "-t", "2"];
 /// How many times llama-perplexity is run before its output is taken as incomplete: its logger
 /// thread is not joined at exit, so the last lines are sometimes lost (llama.cpp issue #22142).
 /// All the results are printed in one burst just before exit, and on a loaded machine (two cores,
-/// two tests converting at once) about half the runs lose some of them: LINGER_C below makes
-/// that rare, and the retries cover the rest (a run takes well under a second on these models).
+/// two tests converting at once) about half the runs lose some of them: the exit linger of
+/// `common::llama_logged` makes that rare, and the retries cover the rest (a run takes well under a second on these models).
 const PPL_TRIES: usize = 20;
-
-/// A library preloaded into llama-perplexity whose destructor, run by exit() while the logger
-/// thread is still alive, sleeps 200 ms so that the thread can write what is queued. Under load
-/// this turns about half the runs losing lines into none (measured: 15/15 complete with it,
-/// 2/15 without, with three busy loops on two cores). It touches nothing else.
-const LINGER_C: &str = "#include <unistd.h>\n\
-__attribute__((destructor)) static void qforge_linger(void) { usleep(200000); }\n";
-
-/// The compiled LINGER_C, or `None` when no C compiler is at hand (the retries then do alone).
-fn linger_lib() -> Option<&'static Path> {
-    static LIB: OnceLock<Option<PathBuf>> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let src = dir.join(format!("qforge-linger-{}.c", std::process::id()));
-        let lib = dir.join(format!(
-            "qforge-linger-{:016x}.so",
-            fnv(LINGER_C.as_bytes())
-        ));
-        if lib.is_file() {
-            return Some(lib);
-        }
-        std::fs::create_dir_all(&dir).ok()?;
-        std::fs::write(&src, LINGER_C).ok()?;
-        let tmp = dir.join(format!("qforge-linger-{}.so", std::process::id()));
-        let ok = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("no C compiler: llama-perplexity runs without the exit linger");
-            return None;
-        }
-        let _ = std::fs::remove_file(&src);
-        std::fs::rename(&tmp, &lib).ok()?;
-        Some(lib)
-    })
-    .as_deref()
-}
 
 /// Held while llama-perplexity runs, so that the tests of this file do not load the machine
 /// with each other's runs (the lost lines come with load).
@@ -255,10 +215,7 @@ fn perplexity(t: &Tools, model: &Path) -> Result<String, String> {
     let mut last = String::new();
     let _serial = PPL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for attempt in 0..PPL_TRIES {
-        let mut cmd = llama(&t.oracle, "llama-perplexity");
-        if let Some(lib) = linger_lib() {
-            cmd.env("LD_PRELOAD", lib);
-        }
+        let mut cmd = llama_logged(&t.oracle, "llama-perplexity");
         let out = cmd
             .arg("-m")
             .arg(model)

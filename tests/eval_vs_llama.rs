@@ -48,7 +48,7 @@ fn value_after(out: &str, label: &str) -> f64 {
 /// process does not join at exit, so the last lines are sometimes lost (llama.cpp issue #22142).
 fn llama_until(mut make: impl FnMut() -> std::process::Command, label: &str) -> String {
     let mut out = String::new();
-    for _ in 0..5 {
+    for _ in 0..20 {
         out = stdout_of(&run_ok(&mut make()));
         if out.contains(label) {
             break;
@@ -60,7 +60,7 @@ fn llama_until(mut make: impl FnMut() -> std::process::Command, label: &str) -> 
 fn llama_ppl(oracle: &Path, m: &Path, extra: &[&str], label: &str) -> String {
     llama_until(
         || {
-            let mut c = llama(oracle, "llama-perplexity");
+            let mut c = llama_logged(oracle, "llama-perplexity");
             c.arg("-m")
                 .arg(m)
                 .arg("-f")
@@ -139,7 +139,7 @@ fn kld_statistics_and_base_files_match_llama_perplexity() {
     let llama_kld = |base: &Path| {
         llama_until(
             || {
-                let mut c = llama(&oracle, "llama-perplexity");
+                let mut c = llama_logged(&oracle, "llama-perplexity");
                 c.arg("-m").arg(&cand).arg("--kl-divergence-base").arg(base);
                 c.args(["--kl-divergence", "-t", "2"]);
                 c
