@@ -120,6 +120,16 @@ impl SafetensorsFile {
         self.view(info)
     }
 
+    /// Tells the kernel that the pages of the tensor described by `info` (one of this file's
+    /// entries) will not be needed again, so that streaming a checkpoint through memory does not
+    /// keep it all resident. A later read of the tensor still works: its pages are read again
+    /// from the file. Pages shared with a neighbouring tensor are dropped too (and read again if
+    /// that tensor is used later). Nothing happens when the file is read rather than mapped.
+    pub fn release(&self, info: &TensorInfo) {
+        self.storage
+            .release(self.data_start + info.data_offsets().0, info.byte_len());
+    }
+
     /// Every tensor, in name order.
     pub fn tensors(&self) -> impl Iterator<Item = Result<TensorView<'_>, SafetensorsError>> + '_ {
         self.header.tensors().iter().map(|info| self.view(info))

@@ -34,6 +34,27 @@ impl Storage {
         }
     }
 
+    /// Lets the kernel drop the mapped pages of `len` bytes at `offset` (no effect on reads, or
+    /// when the range is not inside the map). Later accesses read the bytes from the file again.
+    pub(crate) fn release(&self, offset: u64, len: u64) {
+        #[cfg(unix)]
+        if let Storage::Mmap(m) = self {
+            let (Ok(start), Ok(n)) = (usize::try_from(offset), usize::try_from(len)) else {
+                return;
+            };
+            if n == 0 || start.checked_add(n).map_or(true, |end| end > m.len()) {
+                return;
+            }
+            // SAFETY: the map is a read-only shared file mapping that is never written, so
+            // dropping its pages only discards cached copies of the file's bytes; any later
+            // access faults the same bytes back in from the file.
+            let _ =
+                unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, n) };
+        }
+        #[cfg(not(unix))]
+        let _ = (offset, len);
+    }
+
     /// `len` bytes at `offset`, which the caller has checked lie inside the file.
     pub(crate) fn bytes(&self, offset: u64, len: u64) -> io::Result<Cow<'_, [u8]>> {
         let range = || -> io::Result<std::ops::Range<usize>> {
