@@ -5,8 +5,9 @@
 //! presence and shape against the hyperparameters, and presents the checkpoint as a "virtual
 //! GGUF": the metadata the converter would write ([`HfModel::kvs`]), the tensor list
 //! ([`HfModel::tensors`]) and each tensor's data on demand ([`HfModel::tensor_values`],
-//! [`HfModel::tensor_bytes`]) with the converter's transforms applied. [`write_gguf`] streams it
-//! to one file or a split set, a few tensors at a time.
+//! [`HfModel::tensor_encoded`]) with the converter's transforms applied, read straight from the
+//! memory-mapped safetensors and released ([`HfModel::release`]) once used. [`write_gguf`]
+//! streams it to one file or a split set, a few tensors in flight.
 
 pub mod arch;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod materialize;
 pub mod metadata;
 pub mod outtype;
 pub mod plan;
+pub mod rowmap;
 pub mod source;
 pub mod tokenizer;
 mod validate;
@@ -33,6 +35,7 @@ use config::Hparams;
 use kv::KvList;
 use qforge_formats::gguf::{GgufValue, TensorSpec};
 use source::Sources;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// `general.quantization_version` (`GGML_QUANT_VERSION`).
@@ -183,11 +186,23 @@ impl HfModel {
 
     /// Tensor `i`'s data encoded in its output type.
     pub fn tensor_bytes(&self, i: usize) -> Result<Vec<u8>, ConvertError> {
-        let t = &self.tensors[i];
-        let values = self.tensor_values(i)?;
-        let n_per_row = t.shape.last().copied().unwrap_or(1) as usize;
-        outtype::encode(t.ty, &values, n_per_row)
-            .map_err(|e| ConvertError::Usage(format!("tensor {}: {e}", t.name)))
+        Ok(self.tensor_encoded(i)?.into_owned())
+    }
+
+    /// Tensor `i`'s data encoded in its output type, borrowed from the memory-mapped checkpoint
+    /// when it is stored there as it is (same dtype, rows in order), computed otherwise.
+    pub fn tensor_encoded(&self, i: usize) -> Result<Cow<'_, [u8]>, ConvertError> {
+        materialize::encoded(&self.sources, &self.tensors[i])
+    }
+
+    /// Lets the kernel drop the mapped checkpoint pages tensor `i` was computed from; call it
+    /// once the tensor's data has been used (a later request reads them from the files again).
+    pub fn release(&self, i: usize) {
+        for piece in &self.tensors[i].pieces {
+            if let plan::Input::Source(s) = piece.input {
+                self.sources.release(&self.sources.tensors[s]);
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! sorted within each part, each name passed through the `filter_tensors` chain.
 
 use super::error::ConvertError;
-use qforge_formats::safetensors::{Dtype, SafetensorsFile, INDEX_FILE_NAME};
+use qforge_formats::safetensors::{Dtype, SafetensorsFile, TensorView, INDEX_FILE_NAME};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -190,8 +190,8 @@ impl Sources {
         self.files[t.file].path().to_path_buf()
     }
 
-    /// The tensor's values as f32 (exact for f16, bf16 and f32).
-    pub fn read_f32(&self, t: &SourceTensor) -> Result<Vec<f32>, ConvertError> {
+    /// The tensor's stored data, checked to be of a float dtype.
+    pub fn view(&self, t: &SourceTensor) -> Result<TensorView<'_>, ConvertError> {
         let view = self.files[t.file].tensor(&t.stored_name)?;
         if !view.dtype().is_float() {
             return Err(ConvertError::tensor(
@@ -200,6 +200,20 @@ impl Sources {
                 format!("dtype {} is not a float type", view.dtype().name()),
             ));
         }
-        Ok(view.to_f32()?)
+        Ok(view)
+    }
+
+    /// The tensor's values as f32 (exact for f16, bf16 and f32).
+    pub fn read_f32(&self, t: &SourceTensor) -> Result<Vec<f32>, ConvertError> {
+        Ok(self.view(t)?.to_f32()?)
+    }
+
+    /// Lets the kernel drop the tensor's mapped pages (they are read again if it is used again),
+    /// so that a conversion's resident memory stays at the few tensors in flight.
+    pub fn release(&self, t: &SourceTensor) {
+        let file = &self.files[t.file];
+        if let Some(info) = file.header().tensor(&t.stored_name) {
+            file.release(info);
+        }
     }
 }

@@ -37,12 +37,15 @@ impl VirtualModel for HfModel {
             .collect()
     }
 
-    /// F32 tensors as their values (no byte copy), others encoded in their type.
+    /// F32 tensors as their values (no byte copy), others encoded in their type; the
+    /// checkpoint pages they were computed from are released at once.
     fn tensor_data(&self, i: usize) -> anyhow::Result<TensorData> {
-        Ok(if self.tensors()[i].ty == GgmlType::F32 {
+        let data = if HfModel::tensors(self)[i].ty == GgmlType::F32 {
             TensorData::F32(self.tensor_values(i)?)
         } else {
             TensorData::Bytes(self.tensor_bytes(i)?)
-        })
+        };
+        self.release(i);
+        Ok(data)
     }
 }

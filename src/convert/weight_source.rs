@@ -96,6 +96,7 @@ impl HfWeights {
             return Ok(b);
         }
         let bytes = self.model.tensor_bytes(i)?;
+        self.model.release(i);
         Ok(self.cache[i].get_or_init(|| bytes))
     }
 }

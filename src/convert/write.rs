@@ -4,8 +4,9 @@
 use super::error::ConvertError;
 use super::HfModel;
 use qforge_formats::gguf::{GgufValue, GgufWriter, TensorSpec, GGUF_DEFAULT_ALIGNMENT};
-use rayon::prelude::*;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 /// Split limits (`--split-max-tensors`, `--split-max-size`); zero means no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -16,8 +17,9 @@ pub struct SplitOptions {
     pub max_bytes: u64,
 }
 
-/// How many tensors are computed at once (bounds memory to a few tensors).
-const WINDOW: usize = 4;
+/// Computed tensors that may wait for the writer: with the one being written and the one being
+/// computed, at most `QUEUED + 2` tensors are in memory at once.
+const QUEUED: usize = 1;
 
 /// Groups tensor indices into files as `GGUFWriter.add_tensor_info` does.
 pub fn split_plan(specs: &[TensorSpec], opts: SplitOptions) -> Vec<Vec<usize>> {
@@ -54,6 +56,12 @@ pub fn shard_paths(path: &Path, n: usize) -> Vec<PathBuf> {
 }
 
 /// Writes `model` to `path` (or a split set named after it). Returns the files written.
+///
+/// One thread computes the tensors in order (each one in parallel chunks, see
+/// [`HfModel::tensor_encoded`]) while the calling thread writes them; the two are joined by a
+/// queue of [`QUEUED`] tensors, so memory stays at a few tensors whatever the model size. Each
+/// tensor's checkpoint pages are released once it is written. `progress(done, total)` is called
+/// after each tensor is written.
 pub fn write_gguf(
     model: &HfModel,
     path: &Path,
@@ -63,36 +71,35 @@ pub fn write_gguf(
     let specs = model.tensor_specs();
     let shards = split_plan(&specs, opts);
     let paths = shard_paths(path, shards.len());
-    let total: usize = specs.len();
+    let total = specs.len();
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut done = 0usize;
-    let result = (|| {
-        for (si, (idx, p)) in shards.iter().zip(&paths).enumerate() {
-            let mut kvs: Vec<(String, GgufValue)> = if si == 0 {
-                model.kvs().to_vec()
-            } else {
-                Vec::new()
-            };
-            if shards.len() > 1 {
-                kvs.push(("split.no".into(), GgufValue::U16(si as u16)));
-                kvs.push(("split.count".into(), GgufValue::U16(shards.len() as u16)));
-                kvs.push(("split.tensors.count".into(), GgufValue::I32(total as i32)));
-            }
-            let shard_specs: Vec<TensorSpec> = idx.iter().map(|&i| specs[i].clone()).collect();
-            let mut w = GgufWriter::create(p, &kvs, shard_specs, GGUF_DEFAULT_ALIGNMENT)?;
-            for window in idx.chunks(WINDOW) {
-                let data: Vec<Result<Vec<u8>, ConvertError>> =
-                    window.par_iter().map(|&i| model.tensor_bytes(i)).collect();
-                for (&i, d) in window.iter().zip(data) {
-                    w.write_tensor(&specs[i].name, &d?)?;
-                    done += 1;
-                    progress(done, total);
+    let result = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Computed<'_>>(QUEUED);
+        let producer = scope.spawn(move || {
+            for i in 0..total {
+                let r = model.tensor_encoded(i);
+                let failed = r.is_err();
+                // A closed queue means the writer stopped on an error of its own.
+                if tx.send((i, r)).is_err() || failed {
+                    break;
                 }
             }
-            written.push(w.finish()?);
+        });
+        let r = write_shards(
+            model,
+            &specs,
+            &shards,
+            &paths,
+            &rx,
+            &mut written,
+            &mut progress,
+        );
+        drop(rx);
+        if let Err(panic) = producer.join() {
+            std::panic::resume_unwind(panic);
         }
-        Ok(())
-    })();
+        r
+    });
     if let Err(e) = result {
         for p in &written {
             let _ = std::fs::remove_file(p);
@@ -100,4 +107,55 @@ pub fn write_gguf(
         return Err(e);
     }
     Ok(written)
+}
+
+/// A tensor's index and its encoded data (or the error computing it).
+type Computed<'a> = (usize, Result<Cow<'a, [u8]>, ConvertError>);
+
+/// The writing side of [`write_gguf`]: takes the computed tensors from `rx` in order and writes
+/// them into the files of `shards`, pushing each completed file onto `written`.
+fn write_shards(
+    model: &HfModel,
+    specs: &[TensorSpec],
+    shards: &[Vec<usize>],
+    paths: &[PathBuf],
+    rx: &mpsc::Receiver<Computed<'_>>,
+    written: &mut Vec<PathBuf>,
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<(), ConvertError> {
+    let total = specs.len();
+    let mut done = 0usize;
+    for (si, (idx, p)) in shards.iter().zip(paths).enumerate() {
+        let mut kvs: Vec<(String, GgufValue)> = if si == 0 {
+            model.kvs().to_vec()
+        } else {
+            Vec::new()
+        };
+        if shards.len() > 1 {
+            kvs.push(("split.no".into(), GgufValue::U16(si as u16)));
+            kvs.push(("split.count".into(), GgufValue::U16(shards.len() as u16)));
+            kvs.push(("split.tensors.count".into(), GgufValue::I32(total as i32)));
+        }
+        let shard_specs: Vec<TensorSpec> = idx.iter().map(|&i| specs[i].clone()).collect();
+        let mut w = GgufWriter::create(p, &kvs, shard_specs, GGUF_DEFAULT_ALIGNMENT)?;
+        for &i in idx {
+            let (j, data) = rx.recv().map_err(|_| {
+                ConvertError::Usage(format!(
+                    "internal: tensor {} was not computed",
+                    specs[i].name
+                ))
+            })?;
+            if j != i {
+                return Err(ConvertError::Usage(format!(
+                    "internal: tensor {j} computed where {i} was expected"
+                )));
+            }
+            w.write_tensor(&specs[i].name, &data?)?;
+            model.release(i);
+            done += 1;
+            progress(done, total);
+        }
+        written.push(w.finish()?);
+    }
+    Ok(())
 }
