@@ -480,3 +480,102 @@ fn quantized_type_no_fallback() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.is_file());
 }
+
+/// `convert --type IQ2_XS --calibration-text` computes in the same run the importance matrix that
+/// `qforge imatrix -m DIR` writes, and gives the model `convert --imatrix` gives with that file.
+/// Both runs use the same relative imatrix name and absolute text path, so the recorded
+/// `quantize.imatrix.*` metadata agrees too.
+#[test]
+fn calibration_text_equals_imatrix_then_convert() {
+    let src = common::root().join("fixtures/hf/mistral");
+    let text = common::fixture("text/gpl-3.txt");
+    let root = common::scratch("convert-calibration-text");
+    let (a, b) = (root.join("a"), root.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let calib = ["-c", "128", "--chunks", "3"];
+    common::run_ok(
+        common::qforge()
+            .current_dir(&a)
+            .args([
+                "convert",
+                "--type",
+                "IQ2_XS",
+                "-o",
+                "out.gguf",
+                "--calibration-text",
+            ])
+            .arg(&text)
+            .args(["--calibration-ctx", "128", "--calibration-chunks", "3"])
+            .args(["--save-imatrix", "im.gguf"])
+            .arg(&src),
+    );
+    common::run_ok(
+        common::qforge()
+            .current_dir(&b)
+            .args(["imatrix", "-m"])
+            .arg(&src)
+            .arg("-f")
+            .arg(&text)
+            .args(calib)
+            .args(["-o", "im.gguf"]),
+    );
+    common::run_ok(
+        common::qforge()
+            .current_dir(&b)
+            .args([
+                "convert",
+                "--type",
+                "IQ2_XS",
+                "-o",
+                "out.gguf",
+                "--imatrix",
+                "im.gguf",
+            ])
+            .arg(&src),
+    );
+    common::assert_same_file(&a.join("im.gguf"), &b.join("im.gguf"));
+    common::assert_same_file(&a.join("out.gguf"), &b.join("out.gguf"));
+
+    // With a float type the flag is refused; with --imatrix too; a missing text names the file.
+    for (extra, needle) in [
+        (vec!["--type", "f16"], "--calibration-text"),
+        (vec!["--type", "IQ2_XS", "--imatrix", "x.gguf"], "--imatrix"),
+    ] {
+        let o = common::qforge()
+            .current_dir(&a)
+            .arg("convert")
+            .args(&extra)
+            .args(["-o", "bad.gguf", "--calibration-text"])
+            .arg(&text)
+            .arg(&src)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(needle),
+            "{extra:?}: {err}"
+        );
+        assert!(!a.join("bad.gguf").exists());
+    }
+    let o = common::qforge()
+        .current_dir(&a)
+        .args([
+            "convert",
+            "--type",
+            "IQ2_XS",
+            "-o",
+            "bad.gguf",
+            "--calibration-text",
+            "nope.txt",
+        ])
+        .arg(&src)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nope.txt") && !a.join("bad.gguf").exists(),
+        "{err}"
+    );
+}

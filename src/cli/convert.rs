@@ -2,6 +2,7 @@
 //! writes it, or, for a llama-quantize type, straight to the file llama-quantize would make of
 //! the converter's f32 output (in one pass: the f32 file is never written).
 
+use super::imatrix::{Calibration, CalibrationOptions};
 use super::progress::Bars;
 use super::report::human_bytes;
 use anyhow::{bail, Context, Result};
@@ -80,6 +81,20 @@ pub struct QuantizeFlags {
     /// Fail instead of silently using another type when a tensor's rows do not fit the target's blocks.
     #[arg(long)]
     pub no_fallback: bool,
+    /// Compute the importance matrix in the same run from this text, as `qforge imatrix` on the
+    /// checkpoint would (the checkpoint evaluated as `--type auto` writes it); conflicts with --imatrix.
+    #[arg(long, value_name = "TEXT", conflicts_with = "imatrix")]
+    pub calibration_text: Option<PathBuf>,
+    /// Tokens per calibration chunk (default 512).
+    #[arg(long, value_name = "N", requires = "calibration_text")]
+    pub calibration_ctx: Option<usize>,
+    /// Use at most this many calibration chunks.
+    #[arg(long, value_name = "K", requires = "calibration_text")]
+    pub calibration_chunks: Option<usize>,
+    /// Also write the computed importance matrix (GGUF imatrix format); its path is recorded as
+    /// `quantize.imatrix.file` (the text's path is recorded when it is not saved).
+    #[arg(long, value_name = "FILE", requires = "calibration_text")]
+    pub save_imatrix: Option<PathBuf>,
 }
 
 impl QuantizeFlags {
@@ -105,6 +120,7 @@ impl QuantizeFlags {
         flag(self.tensor_type_file.is_some(), "--tensor-type-file");
         flag(!self.override_kv.is_empty(), "--override-kv");
         flag(self.no_fallback, "--no-fallback");
+        flag(self.calibration_text.is_some(), "--calibration-text");
         v
     }
 }
@@ -240,11 +256,28 @@ fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions)
     recipe.token_embedding_type = q.token_embedding_type;
     recipe.tensor_types = tensor_types;
     recipe.dry_run = a.dry_run;
-    let job = QuantizeJob {
+    let imatrix = match &q.calibration_text {
+        Some(text) => {
+            if q.calibration_chunks == Some(0) {
+                anyhow::bail!(
+                    "{}: --calibration-chunks 0 leaves nothing to compute",
+                    text.display()
+                );
+            }
+            let dataset = text.to_string_lossy().into_owned();
+            let name = q
+                .save_imatrix
+                .as_ref()
+                .map_or_else(|| dataset.clone(), |p| p.to_string_lossy().into_owned());
+            Some(ImatrixSource::Pending { name, dataset })
+        }
+        None => q.imatrix.clone().map(ImatrixSource::File),
+    };
+    let mut job = QuantizeJob {
         input: a.source.clone(),
         output: a.out.clone(),
         recipe,
-        imatrix: q.imatrix.clone().map(ImatrixSource::File),
+        imatrix,
         include_weights: q.include_weights.clone(),
         exclude_weights: q.exclude_weights.clone(),
         allow_requantize: false,
@@ -270,6 +303,28 @@ fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions)
             );
         }
     }
+    // The calibration text and model are checked before any long work too.
+    let calibration = match &q.calibration_text {
+        Some(text) => {
+            if let Some(s) = &q.save_imatrix {
+                if files.iter().any(|f| &f.path == s) {
+                    anyhow::bail!("--save-imatrix {}: this is the output model", s.display());
+                }
+            }
+            Some(Calibration::open(
+                &a.source,
+                text,
+                CalibrationOptions {
+                    n_ctx: q.calibration_ctx.unwrap_or(512),
+                    n_chunks: q.calibration_chunks,
+                    n_batch: 2048,
+                    process_output: false,
+                    parse_special: false,
+                },
+            )?)
+        }
+        None => None,
+    };
     if a.dry_run {
         for f in &files {
             let bytes: u64 = f
@@ -289,6 +344,19 @@ fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions)
         }
         return Ok(());
     }
+    let prepared = match calibration {
+        None => prepared,
+        Some(c) => {
+            // Nothing of the validation run is kept while the model is evaluated.
+            drop(prepared);
+            let (source, _summary) =
+                super::quantize::calibrate(c, q.save_imatrix.as_deref(), &job)?;
+            job.imatrix = Some(source);
+            let model = HfModel::open(&a.source, Some(OutType::F32))?;
+            pipeline::prepare_input(&job, InputModel::Virtual(Box::new(model)))
+                .with_context(|| format!("{}: --type {}", a.source.display(), opt.name))?
+        }
+    };
     let bars = Bars::new(prepared.bytes_out());
     let t0 = std::time::Instant::now();
     let written = pipeline::execute_split(&job, &prepared, split, &bars)?;

@@ -279,7 +279,7 @@ fn open_calibration(
 
 /// Computes the importance matrix (the forward pass's memory is released on return), writes it
 /// with `--save-imatrix`, and returns it as a source for the quantization plus a JSON summary.
-fn calibrate(
+pub(super) fn calibrate(
     c: Calibration,
     save: Option<&std::path::Path>,
     job: &QuantizeJob,
