@@ -57,6 +57,7 @@ run() {
 }
 CONVERT=(env PYTHONPATH="$SRC/gguf-py" "$PY" "$SRC/convert_hf_to_gguf.py" "$MODEL")
 
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "| type | reference wall / CPU / peak RSS | qforge wall / CPU / peak RSS | ratio wall / CPU / RSS | identical |"
 echo "|---|---|---|---|---|"
 for ty in "${TYPES[@]}"; do
@@ -80,3 +81,4 @@ for ty in "${TYPES[@]}"; do
     "$(echo "$rw / $qw" | bc -l)" "$(echo "$rc / $qc" | bc -l)" "$(echo "$rr / $qr" | bc -l)" "$same"
   rm -f "$TMP/ref.gguf" "$TMP/ours.gguf"
 done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
