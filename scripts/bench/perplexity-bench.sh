@@ -9,6 +9,7 @@
 #   -c CTX      context per chunk (default 128: 16 chunks per batch of 2048 for both tools)
 #   -k CHUNKS   chunks of the bench models (default 16); the eval fixture runs all of TEXT
 #   -f TEXT     text to score (default /usr/share/common-licenses/GPL-3)
+#   -i          importance matrices instead: llama-imatrix vs qforge imatrix (same runs, -o to a temp file)
 #   MODEL       fixture | f16 | q8_0 | q4_k_m | a GGUF path (default: fixture f16 q8_0 q4_k_m)
 #
 # fixture = fixtures/tiny-llama-eval-f16.gguf; f16 = the synthetic bench model of
@@ -25,13 +26,15 @@ THREADS=2
 CTX=128
 CHUNKS=16
 TEXT=/usr/share/common-licenses/GPL-3
-while getopts "n:t:c:k:f:" o; do
+MODE=perplexity
+while getopts "n:t:c:k:f:i" o; do
   case $o in
     n) ROUNDS=$OPTARG ;;
     t) THREADS=$OPTARG ;;
     c) CTX=$OPTARG ;;
     k) CHUNKS=$OPTARG ;;
     f) TEXT=$OPTARG ;;
+    i) MODE=imatrix ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
   esac
 done
@@ -40,7 +43,7 @@ MODELS=("$@")
 [ ${#MODELS[@]} -gt 0 ] || MODELS=(fixture f16 q8_0 q4_k_m)
 
 ORACLE=$(bash "$ROOT/scripts/build-oracle.sh" 2>/dev/null | tail -1)
-LLAMA="$ORACLE/llama-perplexity"
+LLAMA="$ORACLE/llama-$MODE"
 QFORGE="$ROOT/target/release/qforge"
 [ -x "$LLAMA" ] || { echo "no llama-perplexity in '$ORACLE'" >&2; exit 1; }
 [ -x "$QFORGE" ] || { echo "build qforge first: cargo build --release -p qforge" >&2; exit 1; }
@@ -69,10 +72,12 @@ model_path() {
 run() {
   local tool=$1 model=$2; shift 2
   local out="$TMP/out" tv="$TMP/time"
+  local extra=()
+  [ "$MODE" = imatrix ] && extra=(-o "$TMP/imatrix.gguf")
   if [ "$tool" = llama ]; then
-    /usr/bin/time -v -o "$tv" "$LLAMA" -m "$model" -f "$TEXT" -c "$CTX" -t "$THREADS" "$@" > "$out" 2>&1
+    /usr/bin/time -v -o "$tv" "$LLAMA" -m "$model" -f "$TEXT" -c "$CTX" -t "$THREADS" "${extra[@]}" "$@" > "$out" 2>&1
   else
-    /usr/bin/time -v -o "$tv" "$QFORGE" -j "$THREADS" perplexity -m "$model" -f "$TEXT" -c "$CTX" "$@" > "$out" 2>&1
+    /usr/bin/time -v -o "$tv" "$QFORGE" -j "$THREADS" "$MODE" -m "$model" -f "$TEXT" -c "$CTX" "${extra[@]}" "$@" > "$out" 2>&1
   fi
   local wall cpu rss ppl
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$tv")
@@ -85,6 +90,7 @@ run() {
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# mode: $MODE"
 echo "# scripts/bench/perplexity-bench.sh -n $ROUNDS -t $THREADS -c $CTX -k $CHUNKS -f $TEXT ${MODELS[*]}"
 echo "# qforge $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- calibration src || echo +changes); llama.cpp $(basename "$(dirname "$ORACLE")")"
 printf '%-34s %-6s %8s %8s %9s %9s %12s\n' model tool wall_s cpu_s tok/s rss_MiB ppl
