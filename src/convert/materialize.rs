@@ -225,7 +225,7 @@ pub fn encoded<'a>(
             if p.map.is_contiguous() {
                 if let Stored::Bytes(_, b) = &p.data {
                     let bytes = &b[..n * size];
-                    if dtype != Dtype::BF16 || !bytes.par_chunks(2).any(|c| bf16_is_nan(c)) {
+                    if dtype != Dtype::BF16 || !bytes.par_chunks(2).any(bf16_is_nan) {
                         return Ok(match &p.data {
                             Stored::Bytes(_, Cow::Borrowed(b)) => Cow::Borrowed(&b[..n * size]),
                             _ => Cow::Owned(bytes.to_vec()),

@@ -49,9 +49,7 @@ pub fn param_count<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u64])>) -> P
         let size: u64 = shape.iter().product();
         if name.contains("_exps.") && shape.len() >= 3 {
             let n = shape[shape.len() - if name.contains(".bias") { 2 } else { 3 }];
-            if n > 0 {
-                c.expert += size / n;
-            }
+            c.expert += size.checked_div(n).unwrap_or(0);
             expert_sum += n;
             n_expert_tensors += 1;
         } else {
@@ -59,11 +57,7 @@ pub fn param_count<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u64])>) -> P
         }
         c.total += size;
     }
-    c.expert_count = if n_expert_tensors > 0 {
-        expert_sum / n_expert_tensors
-    } else {
-        0
-    };
+    c.expert_count = expert_sum.checked_div(n_expert_tensors).unwrap_or(0);
     c
 }
 

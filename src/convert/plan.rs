@@ -184,9 +184,7 @@ pub fn plan(
             );
             if layer.len() as u64 >= n_experts * 3 {
                 let mut layer = experts.remove(&b).unwrap_or_default();
-                let (wids, merged): (&[&str], fn(u64, &str) -> (String, String)) = match arch
-                    .experts
-                {
+                let (wids, merged): (&[&str], ExpertNames) = match arch.experts {
                     Experts::Mixtral => (&["w1", "w2", "w3"], |b, w| {
                         (
                             format!("model.layers.{b}.block_sparse_moe.experts.{{x}}.{w}.weight"),
@@ -298,3 +296,7 @@ pub fn output_type(name: &str, shape: &[u64], bid: Option<u64>, outtype: OutType
     }
     ty
 }
+
+/// The HF weight ids of one expert and the function naming expert tensor `(bid, id)` as (HF
+/// name prefix, GGUF name).
+type ExpertNames = fn(u64, &str) -> (String, String);

@@ -66,7 +66,7 @@ impl RowMap {
 
     /// Whether the piece is a prefix of its source, rows in stored order.
     pub fn is_contiguous(&self) -> bool {
-        self.runs.len() <= 1 && self.runs.first().map_or(true, |r| r.src == 0)
+        self.runs.len() <= 1 && self.runs.first().is_none_or(|r| r.src == 0)
     }
 
     /// Calls `f(src_element, n)` for the source element ranges that make up output elements

@@ -20,8 +20,11 @@ pub struct ConfigInputs<'a> {
     /// The output dtype.
     pub dtype: ExportDtype,
     /// Reads a generated tensor (`rope_freqs.weight` ...) as f32 values, if present.
-    pub generated: &'a dyn Fn(&str) -> Result<Option<Vec<f32>>, ExportError>,
+    pub generated: &'a GeneratedTensor<'a>,
 }
+
+/// Reads a generated tensor by name as f32 values (`None` when the GGUF lacks it).
+pub type GeneratedTensor<'a> = dyn Fn(&str) -> Result<Option<Vec<f32>>, ExportError> + 'a;
 
 /// Per-layer `sliding_attention` / `full_attention`: from
 /// `attention.sliding_window_pattern` (an array of per-layer flags, or a period) or llama.cpp's

@@ -44,7 +44,8 @@ fn close(a: &[f32], b: &[f32]) -> bool {
 /// or `None` when no Llama 3 parameters reproduce them.
 pub fn llama3_scaling(base: f64, dim: u64, freqs: &[f32]) -> Option<Value> {
     let factor = freqs.iter().copied().fold(f32::MIN, f32::max) as f64;
-    if !(factor > 1.0) {
+    // NaN-safe: a NaN factor is refused as well.
+    if factor.partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let tol = 1e-6;

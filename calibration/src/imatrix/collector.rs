@@ -222,6 +222,8 @@ impl ActivationObserver for Collector {
 }
 
 #[cfg(test)]
+// The skip lists here are lists of ranges that happen to hold one range.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 

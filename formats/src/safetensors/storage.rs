@@ -42,7 +42,7 @@ impl Storage {
             let (Ok(start), Ok(n)) = (usize::try_from(offset), usize::try_from(len)) else {
                 return;
             };
-            if n == 0 || start.checked_add(n).map_or(true, |end| end > m.len()) {
+            if n == 0 || start.checked_add(n).is_none_or(|end| end > m.len()) {
                 return;
             }
             // SAFETY: the map is a read-only shared file mapping that is never written, so
