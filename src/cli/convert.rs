@@ -2,17 +2,14 @@
 //! writes it, or, for a llama-quantize type, straight to the file llama-quantize would make of
 //! the converter's f32 output (in one pass: the f32 file is never written).
 
-use super::imatrix::{Calibration, CalibrationOptions};
+use super::imatrix::Calibration;
 use super::progress::Bars;
+use super::quant_flags::QuantizeFlags;
 use super::report::human_bytes;
 use anyhow::{bail, Context, Result};
 use qforge::convert::{write_gguf, HfModel, OutType, SplitOptions};
-use qforge::pipeline::{
-    self, metadata::KvOverride, ImatrixSource, InputModel, OutputSplit, QuantizeJob,
-};
+use qforge::pipeline::{self, InputModel, OutputSplit, QuantizeJob};
 use qforge::quantize::ftype::{allowed_types_help, parse_ftype, QuantOption};
-use qforge::quantize::{parse_tensor_type_file, RecipeParams, TensorTypeOverride};
-use qforge_formats::ggml::GgmlType;
 use std::path::PathBuf;
 
 /// Arguments of `qforge convert`.
@@ -39,90 +36,11 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// llama-quantize's options (llama-quantize types only).
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Quantization (llama-quantize types only)"
+    )]
     pub quantize: QuantizeFlags,
-}
-
-/// The options of `qforge quantize` that apply to a conversion to a llama-quantize type, with
-/// the same names and meanings.
-#[derive(Debug, Default, clap::Args)]
-#[command(next_help_heading = "Quantization (llama-quantize types only)")]
-pub struct QuantizeFlags {
-    /// Leave output.weight unquantized.
-    #[arg(long)]
-    pub leave_output_tensor: bool,
-    /// Disable k-quant mixtures and quantize all tensors to the same type.
-    #[arg(long)]
-    pub pure: bool,
-    /// Importance matrix (llama.cpp's GGUF format or the legacy .dat format).
-    #[arg(long, value_name = "FILE")]
-    pub imatrix: Option<PathBuf>,
-    /// Use the importance matrix only for tensors whose name contains this (repeatable).
-    #[arg(long, value_name = "NAME", conflicts_with = "exclude_weights")]
-    pub include_weights: Vec<String>,
-    /// Do not use the importance matrix for tensors whose name contains this (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub exclude_weights: Vec<String>,
-    /// Type of the output.weight tensor.
-    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
-    pub output_tensor_type: Option<GgmlType>,
-    /// Type of the token embeddings tensor.
-    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
-    pub token_embedding_type: Option<GgmlType>,
-    /// Quantize tensors whose (lower-cased) name matches the regex PATTERN to TYPE (repeatable; first match wins).
-    #[arg(long, value_name = "PATTERN=TYPE")]
-    pub tensor_type: Vec<String>,
-    /// Read PATTERN=TYPE entries, separated by spaces or newlines, from FILE.
-    #[arg(long, value_name = "FILE")]
-    pub tensor_type_file: Option<PathBuf>,
-    /// Override metadata in the output: KEY=TYPE:VALUE with TYPE int, float, bool or str (repeatable).
-    #[arg(long, value_name = "KEY=TYPE:VALUE")]
-    pub override_kv: Vec<KvOverride>,
-    /// Fail instead of silently using another type when a tensor's rows do not fit the target's blocks.
-    #[arg(long)]
-    pub no_fallback: bool,
-    /// Compute the importance matrix in the same run from this text, as `qforge imatrix` on the
-    /// checkpoint would (the checkpoint evaluated as `--type auto` writes it); conflicts with --imatrix.
-    #[arg(long, value_name = "TEXT", conflicts_with = "imatrix")]
-    pub calibration_text: Option<PathBuf>,
-    /// Tokens per calibration chunk (default 512).
-    #[arg(long, value_name = "N", requires = "calibration_text")]
-    pub calibration_ctx: Option<usize>,
-    /// Use at most this many calibration chunks.
-    #[arg(long, value_name = "K", requires = "calibration_text")]
-    pub calibration_chunks: Option<usize>,
-    /// Also write the computed importance matrix (GGUF imatrix format); its path is recorded as
-    /// `quantize.imatrix.file` (the text's path is recorded when it is not saved).
-    #[arg(long, value_name = "FILE", requires = "calibration_text")]
-    pub save_imatrix: Option<PathBuf>,
-}
-
-impl QuantizeFlags {
-    /// The flags given, by name (to refuse them for the converter's own types).
-    fn given(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let mut flag = |on: bool, name| {
-            if on {
-                v.push(name)
-            }
-        };
-        flag(self.leave_output_tensor, "--leave-output-tensor");
-        flag(self.pure, "--pure");
-        flag(self.imatrix.is_some(), "--imatrix");
-        flag(!self.include_weights.is_empty(), "--include-weights");
-        flag(!self.exclude_weights.is_empty(), "--exclude-weights");
-        flag(self.output_tensor_type.is_some(), "--output-tensor-type");
-        flag(
-            self.token_embedding_type.is_some(),
-            "--token-embedding-type",
-        );
-        flag(!self.tensor_type.is_empty(), "--tensor-type");
-        flag(self.tensor_type_file.is_some(), "--tensor-type-file");
-        flag(!self.override_kv.is_empty(), "--override-kv");
-        flag(self.no_fallback, "--no-fallback");
-        flag(self.calibration_text.is_some(), "--calibration-text");
-        v
-    }
 }
 
 fn after_help() -> String {
@@ -130,10 +48,6 @@ fn after_help() -> String {
         "Types: f32, f16, bf16, q8_0, auto (the converter's), or one of llama-quantize's:\n{}",
         allowed_types_help()
     )
-}
-
-fn parse_ggml_type(s: &str) -> Result<GgmlType, String> {
-    GgmlType::from_name(s).ok_or_else(|| format!("invalid ggml_type '{s}'"))
 }
 
 /// What `--type` asks for.
@@ -238,41 +152,8 @@ fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions)
         ),
     };
     let q = &a.quantize;
-    let mut tensor_types = q
-        .tensor_type
-        .iter()
-        .map(|t| TensorTypeOverride::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(f) = &q.tensor_type_file {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        tensor_types
-            .extend(parse_tensor_type_file(&text).with_context(|| format!("in {}", f.display()))?);
-    }
-    let mut recipe = RecipeParams::for_option(opt);
-    recipe.pure = q.pure;
-    recipe.quantize_output_tensor = !q.leave_output_tensor;
-    recipe.output_tensor_type = q.output_tensor_type;
-    recipe.token_embedding_type = q.token_embedding_type;
-    recipe.tensor_types = tensor_types;
-    recipe.dry_run = a.dry_run;
-    let imatrix = match &q.calibration_text {
-        Some(text) => {
-            if q.calibration_chunks == Some(0) {
-                anyhow::bail!(
-                    "{}: --calibration-chunks 0 leaves nothing to compute",
-                    text.display()
-                );
-            }
-            let dataset = text.to_string_lossy().into_owned();
-            let name = q
-                .save_imatrix
-                .as_ref()
-                .map_or_else(|| dataset.clone(), |p| p.to_string_lossy().into_owned());
-            Some(ImatrixSource::Pending { name, dataset })
-        }
-        None => q.imatrix.clone().map(ImatrixSource::File),
-    };
+    let recipe = q.recipe(opt, a.dry_run)?;
+    let imatrix = q.imatrix_source()?;
     let mut job = QuantizeJob {
         input: a.source.clone(),
         output: a.out.clone(),
@@ -311,17 +192,7 @@ fn run_quantized(a: &ConvertArgs, opt: &'static QuantOption, opts: SplitOptions)
                     anyhow::bail!("--save-imatrix {}: this is the output model", s.display());
                 }
             }
-            Some(Calibration::open(
-                &a.source,
-                text,
-                CalibrationOptions {
-                    n_ctx: q.calibration_ctx.unwrap_or(512),
-                    n_chunks: q.calibration_chunks,
-                    n_batch: 2048,
-                    process_output: false,
-                    parse_special: false,
-                },
-            )?)
+            Some(Calibration::open(&a.source, text, q.calibration_options())?)
         }
         None => None,
     };

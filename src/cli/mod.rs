@@ -10,6 +10,7 @@ mod inspect_hf;
 mod kld;
 mod perplexity;
 mod progress;
+mod quant_flags;
 mod quantize;
 mod report;
 mod tokenize;

@@ -3,14 +3,11 @@
 
 use super::imatrix::{Calibration, CalibrationOptions};
 use super::progress::Bars;
+use super::quant_flags::QuantizeFlags;
 use super::report::{human_bytes, Table};
 use anyhow::{bail, Context, Result};
-use qforge::pipeline::{
-    self, imatrix::as_loaded, metadata::KvOverride, ImatrixSource, QuantizeJob,
-};
+use qforge::pipeline::{self, imatrix::as_loaded, ImatrixSource, QuantizeJob};
 use qforge::quantize::ftype::{allowed_types_help, parse_ftype};
-use qforge::quantize::{parse_tensor_type_file, RecipeParams, TensorTypeOverride};
-use qforge_formats::ggml::GgmlType;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -22,61 +19,15 @@ pub struct QuantizeArgs {
     /// Allow requantizing tensors that are already quantized (this can severely reduce quality).
     #[arg(long)]
     pub allow_requantize: bool,
-    /// Leave output.weight un(re)quantized.
-    #[arg(long)]
-    pub leave_output_tensor: bool,
-    /// Disable k-quant mixtures and quantize all tensors to the same type.
-    #[arg(long)]
-    pub pure: bool,
-    /// Importance matrix (llama.cpp's GGUF format or the legacy .dat format).
-    #[arg(long, value_name = "FILE")]
-    pub imatrix: Option<PathBuf>,
-    /// Compute the importance matrix in this run, from the input model on this text, exactly as
-    /// `qforge imatrix -m IN -f TEXT -c N [--chunks K]` would, and use it as if given with
-    /// --imatrix. quantize.imatrix.dataset records TEXT as given; quantize.imatrix.file records
-    /// the --save-imatrix path, or else TEXT as given (the file the matrix is computed from).
-    #[arg(long, value_name = "TEXT")]
-    pub calibration_text: Option<PathBuf>,
-    /// Tokens per chunk for --calibration-text (`qforge imatrix -c`) [default: 512].
-    #[arg(long, value_name = "N", requires = "calibration_text")]
-    pub calibration_ctx: Option<usize>,
-    /// Use at most this many chunks of --calibration-text (`qforge imatrix --chunks`) [default: all].
-    #[arg(long, value_name = "K", requires = "calibration_text")]
-    pub calibration_chunks: Option<usize>,
-    /// Also write the importance matrix computed from --calibration-text to FILE (GGUF imatrix
-    /// format, as `qforge imatrix -o FILE` writes it).
-    #[arg(long, value_name = "FILE", requires = "calibration_text")]
-    pub save_imatrix: Option<PathBuf>,
-    /// Use the importance matrix only for tensors whose name contains this (repeatable).
-    #[arg(long, value_name = "NAME", conflicts_with = "exclude_weights")]
-    pub include_weights: Vec<String>,
-    /// Do not use the importance matrix for tensors whose name contains this (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub exclude_weights: Vec<String>,
-    /// Type of the output.weight tensor.
-    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
-    pub output_tensor_type: Option<GgmlType>,
-    /// Type of the token embeddings tensor.
-    #[arg(long, value_name = "GGML_TYPE", value_parser = parse_ggml_type)]
-    pub token_embedding_type: Option<GgmlType>,
-    /// Quantize tensors whose (lower-cased) name matches the regex PATTERN to TYPE (repeatable; first match wins).
-    #[arg(long, value_name = "PATTERN=TYPE")]
-    pub tensor_type: Vec<String>,
-    /// Read PATTERN=TYPE entries, separated by spaces or newlines, from FILE.
-    #[arg(long, value_name = "FILE")]
-    pub tensor_type_file: Option<PathBuf>,
+    /// llama-quantize's per-tensor and importance-matrix options.
+    #[command(flatten)]
+    pub flags: QuantizeFlags,
     /// Write the output in the same shards as the input.
     #[arg(long)]
     pub keep_split: bool,
-    /// Override metadata in the output: KEY=TYPE:VALUE with TYPE int, float, bool or str (repeatable).
-    #[arg(long, value_name = "KEY=TYPE:VALUE")]
-    pub override_kv: Vec<KvOverride>,
     /// Print the plan (tensor, old type, new type, bytes) and the resulting size; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Fail instead of silently using another type when a tensor's rows do not fit the target's blocks.
-    #[arg(long)]
-    pub no_fallback: bool,
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     pub json: bool,
@@ -88,10 +39,6 @@ pub struct QuantizeArgs {
 
 fn after_help() -> String {
     format!("Allowed quantization types:\n{}", allowed_types_help())
-}
-
-fn parse_ggml_type(s: &str) -> Result<GgmlType, String> {
-    GgmlType::from_name(s).ok_or_else(|| format!("invalid ggml_type '{s}'"))
 }
 
 /// Runs `qforge quantize`.
@@ -129,77 +76,30 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
             .build_global();
     }
 
-    let imatrix = match (&a.calibration_text, &a.imatrix) {
-        (Some(text), Some(file)) => bail!(
-            "--calibration-text {} and --imatrix {}: give one importance matrix, not both",
-            text.display(),
-            file.display()
-        ),
-        (Some(text), None) => {
-            if a.calibration_chunks == Some(0) {
-                bail!(
-                    "{}: --calibration-chunks 0 leaves nothing to compute",
-                    text.display()
-                );
-            }
-            let text = text.to_string_lossy().into_owned();
-            let name = match &a.save_imatrix {
-                Some(p) => p.to_string_lossy().into_owned(),
-                None => text.clone(),
-            };
-            Some(ImatrixSource::Pending {
-                name,
-                dataset: text,
-            })
-        }
-        (None, file) => file.clone().map(ImatrixSource::File),
-    };
-
-    let mut tensor_types = a
-        .tensor_type
-        .iter()
-        .map(|t| TensorTypeOverride::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(f) = &a.tensor_type_file {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        tensor_types
-            .extend(parse_tensor_type_file(&text).with_context(|| format!("in {}", f.display()))?);
-    }
-    let mut recipe = RecipeParams::for_option(opt);
-    recipe.pure = a.pure;
-    recipe.quantize_output_tensor = !a.leave_output_tensor;
-    recipe.output_tensor_type = a.output_tensor_type;
-    recipe.token_embedding_type = a.token_embedding_type;
-    recipe.tensor_types = tensor_types;
-    recipe.dry_run = a.dry_run;
+    let f = &a.flags;
+    let imatrix = f.imatrix_source()?;
+    let recipe = f.recipe(opt, a.dry_run)?;
     let mut job = QuantizeJob {
         input,
         output,
         recipe,
         imatrix,
-        include_weights: a.include_weights,
-        exclude_weights: a.exclude_weights,
+        include_weights: f.include_weights.clone(),
+        exclude_weights: f.exclude_weights.clone(),
         allow_requantize: a.allow_requantize,
-        overrides: a.override_kv,
+        overrides: f.override_kv.clone(),
         keep_split: a.keep_split,
-        no_fallback: a.no_fallback,
+        no_fallback: f.no_fallback,
         slab_bytes: 256 << 20,
     };
     let prepared = pipeline::prepare(&job)?;
-    let calibration = match &a.calibration_text {
+    let calibration = match &f.calibration_text {
         Some(text) => Some(open_calibration(
             &job,
             &prepared,
             text,
-            a.save_imatrix.as_deref(),
-            CalibrationOptions {
-                n_ctx: a.calibration_ctx.unwrap_or(512),
-                n_chunks: a.calibration_chunks,
-                n_batch: 2048,
-                process_output: false,
-                parse_special: false,
-            },
+            f.save_imatrix.as_deref(),
+            f.calibration_options(),
         )?),
         None => None,
     };
@@ -217,7 +117,7 @@ pub fn run(a: QuantizeArgs, threads: Option<usize>) -> Result<()> {
         Some(c) => {
             // Nothing of the validation run is kept while the model is evaluated.
             drop(prepared);
-            let (source, summary) = calibrate(c, a.save_imatrix.as_deref(), &job)?;
+            let (source, summary) = calibrate(c, f.save_imatrix.as_deref(), &job)?;
             job.imatrix = Some(source);
             (pipeline::prepare(&job)?, Some(summary))
         }
