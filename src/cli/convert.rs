@@ -7,7 +7,7 @@ use super::progress::Bars;
 use super::quant_flags::QuantizeFlags;
 use super::report::human_bytes;
 use anyhow::{bail, Context, Result};
-use qforge::convert::{write_gguf, HfModel, OutType, SplitOptions};
+use qforge::convert::{hub, write_gguf, HfModel, OutType, SplitOptions};
 use qforge::pipeline::{self, InputModel, OutputSplit, QuantizeJob};
 use qforge::quantize::ftype::{allowed_types_help, parse_ftype, QuantOption};
 use std::path::PathBuf;
@@ -16,7 +16,9 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(after_help = after_help())]
 pub struct ConvertArgs {
-    /// Checkpoint directory (config.json, *.safetensors, tokenizer files).
+    /// Checkpoint directory (config.json, *.safetensors, tokenizer files), or a Hugging Face
+    /// repo id `org/name[@revision]` (from the cache, else downloaded; HF_HOME, HF_HUB_CACHE,
+    /// HF_HUB_OFFLINE, HF_ENDPOINT, HF_TOKEN as huggingface_hub reads them).
     pub source: PathBuf,
     /// Output GGUF file (split sets are named `<stem>-0000i-of-0000n.gguf` beside it).
     #[arg(short = 'o', long = "outfile", value_name = "OUT.gguf")]
@@ -97,7 +99,11 @@ fn parse_size(s: &str) -> Result<u64> {
 }
 
 /// Runs `qforge convert`.
-pub fn run(a: ConvertArgs) -> Result<()> {
+pub fn run(mut a: ConvertArgs) -> Result<()> {
+    // SOURCE: a local directory, else a Hugging Face repo id (cached or downloaded); the
+    // resolved directory lives as long as `_resolved`.
+    let _resolved = hub::resolve(&a.source, &hub::HubEnv::from_env())?;
+    a.source = _resolved.dir().to_path_buf();
     let target = parse_target(&a.ty)?;
     let opts = SplitOptions {
         max_tensors: a.split_max_tensors,

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use qforge::convert::weight_source::HfWeights;
-use qforge::convert::HfModel;
+use qforge::convert::{hub, HfModel};
 use qforge_calibration::backend::CpuBackend;
 use qforge_calibration::eval::log_softmax::{compress, compressed_row_len};
 use qforge_calibration::eval::{kld::BaseLogProbs, ChunkPlan, EvalError};
@@ -15,12 +15,24 @@ pub struct EvalModel {
     path: PathBuf,
     model: Model,
     tokenizer: Tokenizer,
+    /// The repo's checkpoint view, kept while the model is in use.
+    _hub: Option<hub::ResolvedSource>,
 }
 
 impl EvalModel {
     /// Opens a model: a GGUF file, or a Hugging Face checkpoint directory evaluated as the GGUF
     /// file `qforge convert DIR --type auto` writes from it (see [`EvalModel::open_hf`]).
+    ///
+    /// A path that does not exist and reads as a Hugging Face repo id (`org/name[@revision]`,
+    /// not ending in `.gguf`) is resolved as `qforge convert` resolves it (cache, else download).
     pub fn open(path: &Path) -> Result<Self> {
+        let hub = match path.to_str() {
+            Some(s) if !path.exists() && !s.ends_with(".gguf") && hub::RepoId::parse(s).is_ok() => {
+                Some(hub::resolve(path, &hub::HubEnv::from_env())?)
+            }
+            _ => None,
+        };
+        let path = hub.as_ref().map_or(path, |h| h.dir());
         let (model, tokenizer) = if path.is_dir() {
             Self::open_hf(path)?
         } else {
@@ -36,6 +48,7 @@ impl EvalModel {
             path: path.to_path_buf(),
             model,
             tokenizer,
+            _hub: hub,
         })
     }
 

@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod config;
 pub mod error;
+pub mod hub;
 pub mod kv;
 pub mod materialize;
 pub mod metadata;
