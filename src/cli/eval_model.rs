@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use qforge::convert::weight_source::HfWeights;
 use qforge::convert::{hub, HfModel};
 use qforge_calibration::backend::CpuBackend;
-use qforge_calibration::eval::log_softmax::{compress, compressed_row_len};
+use qforge_calibration::eval::log_softmax::{compress_chunk, compressed_row_len};
 use qforge_calibration::eval::{kld::BaseLogProbs, ChunkPlan, EvalError};
 use qforge_calibration::model::{ActivationObserver, HParams, Model};
 use qforge_calibration::tokenizer::Tokenizer;
@@ -58,9 +58,10 @@ impl EvalModel {
             .with_context(|| format!("opening {}", path.display()))?;
         let tokenizer = Tokenizer::from_gguf(gguf.header())
             .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
-        drop(gguf);
-        let model =
-            Model::open(path).with_context(|| format!("{}: loading the model", path.display()))?;
+        let hp = HParams::from_gguf(gguf.header(), path)
+            .with_context(|| format!("{}: loading the model", path.display()))?;
+        let model = Model::new(Box::new(gguf), hp, CpuBackend::new())
+            .with_context(|| format!("{}: loading the model", path.display()))?;
         Ok((model, tokenizer))
     }
 
@@ -181,25 +182,20 @@ impl<'m> ModelBase<'m> {
 
     /// Evaluates the next group of chunks and compresses their rows.
     fn fill(&mut self) -> Result<(), EvalError> {
-        use rayon::prelude::*;
         let nv = self.model.n_vocab();
-        let rl = compressed_row_len(nv);
-        let chunks = self.next..(self.next + self.n_seq).min(self.plan.n_chunk);
-        let bos = self.model.chunk_bos();
-        let inputs: Vec<Vec<u32>> = chunks
-            .clone()
-            .map(|i| self.plan.input(&self.tokens, i, bos))
-            .collect();
-        let outputs = self.model.eval_batch(&inputs, self.plan.first)?;
-        for (i, logits) in chunks.zip(outputs) {
+        let group = self.next..(self.next + self.n_seq).min(self.plan.n_chunk);
+        let mut eval = |seqs: &[Vec<u32>], first: usize| self.model.eval_batch(seqs, first);
+        let outputs = self.plan.eval_group(
+            &self.tokens,
+            group.clone(),
+            self.model.chunk_bos(),
+            nv,
+            &mut eval,
+        )?;
+        for (i, logits) in group.zip(outputs) {
             let targets = self.plan.targets(&self.tokens, i);
-            let mut rows = vec![0u16; targets.len() * rl];
-            rows.par_chunks_mut(rl)
-                .zip(logits.par_chunks(nv))
-                .zip(targets.par_iter())
-                .for_each(|((row, l), &t)| {
-                    compress(l, row, t as usize);
-                });
+            let mut rows = vec![0u16; targets.len() * compressed_row_len(nv)];
+            compress_chunk(&logits, nv, targets, &mut rows);
             self.ready.push_back(rows);
         }
         Ok(())

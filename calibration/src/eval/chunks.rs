@@ -1,6 +1,8 @@
 //! How llama-perplexity cuts a token stream into evaluation chunks.
 
-use super::EvalError;
+use std::ops::Range;
+
+use super::{EvalError, EvalFn};
 
 /// The chunking of a token stream: `n_chunk` chunks of `n_ctx` tokens, of which positions
 /// `first..n_ctx-1` are scored (each predicts the token after it).
@@ -51,6 +53,43 @@ impl ChunkPlan {
             v[0] = b;
         }
         v
+    }
+
+    /// The chunks of each forward call when `n_seq` go together: `0..n_seq`, `n_seq..2·n_seq`, ...
+    pub fn groups(&self, n_seq: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let n_seq = n_seq.max(1);
+        (0..self.n_chunk)
+            .step_by(n_seq)
+            .map(move |g| g..(g + n_seq).min(self.n_chunk))
+    }
+
+    /// Evaluates chunks `group` of `tokens` in one call of `eval` (each from position `first`, its
+    /// first token replaced by `bos` when given) and checks that every chunk came back with
+    /// `n_ctx - first` rows of `n_vocab` logits.
+    pub fn eval_group(
+        &self,
+        tokens: &[u32],
+        group: Range<usize>,
+        bos: Option<u32>,
+        n_vocab: usize,
+        eval: &mut EvalFn<'_>,
+    ) -> Result<Vec<Vec<f32>>, EvalError> {
+        let inputs: Vec<Vec<u32>> = group.map(|i| self.input(tokens, i, bos)).collect();
+        let outputs = eval(&inputs, self.first)?;
+        if outputs.len() != inputs.len() {
+            return Err(EvalError::LogitCount {
+                got: outputs.len(),
+                expected: inputs.len(),
+            });
+        }
+        let expected = (self.n_ctx - self.first) * n_vocab;
+        if let Some(bad) = outputs.iter().find(|l| l.len() != expected) {
+            return Err(EvalError::LogitCount {
+                got: bad.len(),
+                expected,
+            });
+        }
+        Ok(outputs)
     }
 
     /// The tokens each scored position predicts in chunk `i`: `tokens[start+first+1 .. start+n_ctx]`.

@@ -300,29 +300,11 @@ pub fn kl_divergence(
     let tokens = base.tokens().to_vec();
     let mut sums = KldSums::default();
     let mut rows = Vec::new();
-    for group in (0..plan.n_chunk).step_by(n_seq.max(1)) {
-        let chunks = group..(group + n_seq.max(1)).min(plan.n_chunk);
-        let inputs: Vec<Vec<u32>> = chunks
-            .clone()
-            .map(|i| plan.input(&tokens, i, bos))
-            .collect();
-        let outputs = eval(&inputs, plan.first)?;
-        if outputs.len() != inputs.len() {
-            return Err(EvalError::LogitCount {
-                got: outputs.len(),
-                expected: inputs.len(),
-            });
-        }
-        for (i, logits) in chunks.zip(outputs) {
+    for group in plan.groups(n_seq) {
+        let outputs = plan.eval_group(&tokens, group.clone(), bos, n_vocab, eval)?;
+        for (i, logits) in group.zip(outputs) {
             if !base.next_chunk(&mut rows)? {
                 return Ok(sums);
-            }
-            let expected = (plan.n_ctx - plan.first) * n_vocab;
-            if logits.len() != expected {
-                return Err(EvalError::LogitCount {
-                    got: logits.len(),
-                    expected,
-                });
             }
             // The last logits row (position n_ctx-1) predicts nothing inside the chunk.
             sums.add_chunk(

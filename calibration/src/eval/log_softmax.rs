@@ -59,6 +59,23 @@ pub fn compress(logits: &[f32], out: &mut [u16], tok: usize) -> f64 {
     f64::from(max + log_sum_exp - logits[tok])
 }
 
+/// Compresses one chunk: row `j` of `logits` (n_vocab values each, from the first scored
+/// position) into row `j` of `rows`, one per target; returns each target's negative
+/// log-likelihood. Rows are independent, so this runs in parallel with a fixed result order.
+pub fn compress_chunk(
+    logits: &[f32],
+    n_vocab: usize,
+    targets: &[u32],
+    rows: &mut [u16],
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    rows.par_chunks_mut(compressed_row_len(n_vocab))
+        .zip(logits.par_chunks(n_vocab))
+        .zip(targets.par_iter())
+        .map(|((row, l), &t)| compress(l, row, t as usize))
+        .collect()
+}
+
 /// The scale and minimum log-probability stored at the head of a compressed row.
 pub fn compressed_head(row: &[u16]) -> (f32, f32) {
     let f = |a: u16, b: u16| {

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::log_softmax::{compress, compressed_row_len, score};
+use super::log_softmax::{compress_chunk, compressed_row_len, score};
 use super::logits_file::LogitsWriter;
 use super::{ChunkPlan, EvalError, EvalFn};
 
@@ -101,35 +101,12 @@ pub fn perplexity(
             0
         }
     ];
-    let n_seq = params.n_seq.max(1);
-    for group in (0..plan.n_chunk).step_by(n_seq) {
-        let chunks = group..(group + n_seq).min(plan.n_chunk);
-        let inputs: Vec<Vec<u32>> = chunks
-            .clone()
-            .map(|i| plan.input(tokens, i, params.bos))
-            .collect();
-        let outputs = eval(&inputs, plan.first)?;
-        if outputs.len() != inputs.len() {
-            return Err(EvalError::LogitCount {
-                got: outputs.len(),
-                expected: inputs.len(),
-            });
-        }
-        for (i, logits) in chunks.zip(outputs) {
-            let expected = (plan.n_ctx - plan.first) * nv;
-            if logits.len() != expected {
-                return Err(EvalError::LogitCount {
-                    got: logits.len(),
-                    expected,
-                });
-            }
+    for group in plan.groups(params.n_seq) {
+        let outputs = plan.eval_group(tokens, group.clone(), params.bos, nv, eval)?;
+        for (i, logits) in group.zip(outputs) {
             let targets = plan.targets(tokens, i);
             let nll: Vec<f64> = if save.is_some() {
-                rows.par_chunks_mut(compressed_row_len(nv))
-                    .zip(logits.par_chunks(nv))
-                    .zip(targets.par_iter())
-                    .map(|((row, l), &t)| compress(l, row, t as usize))
-                    .collect()
+                compress_chunk(&logits, nv, targets, &mut rows)
             } else {
                 logits
                     .par_chunks(nv)
