@@ -74,7 +74,7 @@ pub fn score(model: &EvalModel, base: &BaseArgs, table_to_stderr: bool) -> Resul
     };
     print("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p");
     let mut on_chunk = |i: usize, r: &KldRunning| print(&running_line(i, r));
-    super::perplexity::check_batch(base.batch_size, base.ctx_size)?;
+    super::perplexity::check_batch(base.batch_size)?;
     let mut eval = |seqs: &[Vec<u32>], f: usize| model.eval_batch(seqs, f);
     let n_seq = |n_ctx: usize| super::perplexity::n_seq(base.batch_size, n_ctx);
     let sums = if is_logits_file(&base.base) {

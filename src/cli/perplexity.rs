@@ -51,7 +51,7 @@ pub struct PerplexityArgs {
 
 /// Runs `qforge perplexity`.
 pub fn run(a: PerplexityArgs) -> Result<()> {
-    check_batch(a.batch_size, a.ctx_size)?;
+    check_batch(a.batch_size)?;
     let model = EvalModel::open(&a.model)?;
     let tokens = model.tokenize_file(&a.file)?;
     let plan = ChunkPlan::new(tokens.len(), a.ctx_size, a.chunks)
@@ -119,7 +119,7 @@ pub fn n_seq(n_batch: usize, n_ctx: usize) -> usize {
 }
 
 /// A batch size of 0 is refused; any other works (llama-perplexity rounds it to whole contexts).
-pub fn check_batch(n_batch: usize, _n_ctx: usize) -> Result<()> {
+pub fn check_batch(n_batch: usize) -> Result<()> {
     if n_batch == 0 {
         anyhow::bail!("batch size must be at least 1");
     }
