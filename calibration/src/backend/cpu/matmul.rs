@@ -2,6 +2,7 @@
 
 use super::super::{ActRounding, BackendError, Matrix, WeightView};
 use super::act::round_row;
+use super::tinyblas;
 use qforge_formats::ggml::{dequantize, GgmlType};
 use rayon::prelude::*;
 
@@ -125,6 +126,17 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
             None => &mut own,
         };
         let act = m.act.unwrap_or(ActRounding::None);
+        let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
+        if matches!(
+            act,
+            ActRounding::None | ActRounding::F16 | ActRounding::Bf16
+        ) && tinyblas::applies(n, nr, k)
+        {
+            xr.resize(n * k, 0.0);
+            round_rows(act, k, 0, x, xr, &mut []);
+            tinyblas::gemm(w, nr, k, xr, n, out);
+            return;
+        }
         let nb = if act == ActRounding::Q8_1 { k / 32 } else { 0 };
         let ng = gemm_rows(n, nr);
         xr.resize(ng * k, 0.0);
@@ -133,7 +145,6 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
         xr[n * k..].fill(0.0);
         delta[n * nb..].fill(0.0);
         round_rows(act, k, nb, x, &mut xr[..n * k], &mut delta[..n * nb]);
-        let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
         let mins = (nb > 0 && !m.mins.is_empty())
             .then(|| &m.mins[expert * nr * nb..(expert + 1) * nr * nb]);
         let run = |dst: &mut [f32]| {

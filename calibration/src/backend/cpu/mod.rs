@@ -7,6 +7,7 @@ mod attention;
 mod matmul;
 mod ops;
 mod simd;
+mod tinyblas;
 
 use super::{AttnJob, Backend, BackendError, RopeParams, WeightView};
 use half::f16;

@@ -1,0 +1,210 @@
+//! Float matrix products summed in the order of llamafile's tinyBLAS on x86 AVX2 (`sgemm.cpp`),
+//! which llama.cpp's CPU backend uses for F32, F16 and BF16 weights when the product has at least
+//! two input rows, the weight's row count is a multiple of 4 and the inner dimension a multiple
+//! of 8: each output is eight lane sums, lane `l` a chain of fused multiply-adds over the
+//! elements `8t + l`, then added as `((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3))`.
+//!
+//! Every output is computed alone in that order, so the result does not depend on the tiling,
+//! the thread count or the other rows of the batch.
+
+use rayon::prelude::*;
+
+/// Lanes of an AVX2 register: the stride of one fused multiply-add chain.
+pub const LANES: usize = 8;
+
+/// Whether llama.cpp's CPU backend takes the tinyBLAS path for a product of `n` input rows with a
+/// weight of `rows` rows of `k` (`llamafile_sgemm`'s conditions on AVX2).
+pub fn applies(n: usize, rows: usize, k: usize) -> bool {
+    n >= 2 && rows % 4 == 0 && k % LANES == 0
+}
+
+/// tinyBLAS's horizontal sum of one AVX2 accumulator (`hsum(__m256)`).
+#[inline(always)]
+pub fn hsum(v: [f32; LANES]) -> f32 {
+    let s = [v[4] + v[0], v[5] + v[1], v[6] + v[2], v[7] + v[3]];
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+/// Weight rows per tile (`RM`).
+const RM: usize = 4;
+/// Input rows per tile (`RN`).
+const RN: usize = 3;
+/// Weight rows per parallel task.
+const ROWS_PER_TASK: usize = 64;
+
+/// `out (n × rows) = x (n × k) · wᵀ`, `w` row-major `rows × k`, in tinyBLAS's order.
+/// Requires `k % 8 == 0`.
+pub fn gemm(w: &[f32], rows: usize, k: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    assert_eq!(k % LANES, 0, "tinyBLAS inner dimension");
+    assert_eq!(w.len(), rows * k, "tinyBLAS weight");
+    assert_eq!(x.len(), n * k, "tinyBLAS input");
+    assert_eq!(out.len(), n * rows, "tinyBLAS output");
+    if n == 0 || rows == 0 {
+        return;
+    }
+    // Each task computes a band of weight rows for every input row into its own buffer
+    // (token-major within the band), then the bands are scattered into `out`.
+    let bands: Vec<(usize, Vec<f32>)> = (0..rows)
+        .step_by(ROWS_PER_TASK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|r0| {
+            let nr = ROWS_PER_TASK.min(rows - r0);
+            let mut band = vec![0.0f32; n * nr];
+            band_dispatch(&w[r0 * k..(r0 + nr) * k], nr, k, x, n, &mut band);
+            (r0, band)
+        })
+        .collect();
+    for (r0, band) in bands {
+        let nr = band.len() / n;
+        for (o, b) in out.chunks_exact_mut(rows).zip(band.chunks_exact(nr)) {
+            o[r0..r0 + nr].copy_from_slice(b);
+        }
+    }
+}
+
+/// One band: `band (n × nr) = x · wᵀ`.
+fn band_dispatch(w: &[f32], nr: usize, k: usize, x: &[f32], n: usize, band: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA; the slice lengths were checked by `gemm`.
+            unsafe { avx2::band(w, nr, k, x, n, band) };
+            return;
+        }
+    }
+    band_scalar(w, nr, k, x, n, band)
+}
+
+/// The portable version of one band: the same lanes, fused multiply-adds and sum.
+fn band_scalar(w: &[f32], nr: usize, k: usize, x: &[f32], n: usize, band: &mut [f32]) {
+    for j in 0..n {
+        let xr = &x[j * k..(j + 1) * k];
+        for i in 0..nr {
+            let wr = &w[i * k..(i + 1) * k];
+            let mut acc = [0.0f32; LANES];
+            for (wc, xc) in wr.chunks_exact(LANES).zip(xr.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    acc[l] = wc[l].mul_add(xc[l], acc[l]);
+                }
+            }
+            band[j * nr + i] = hsum(acc);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{hsum, LANES, RM, RN};
+    use std::arch::x86_64::*;
+
+    /// A tile of up to `RM` weight rows by `RN` input rows.
+    #[inline(always)]
+    unsafe fn tile<const M: usize, const N: usize>(
+        w: *const f32,
+        x: *const f32,
+        k: usize,
+        out: &mut [[f32; M]; N],
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); M]; N];
+        let mut l = 0;
+        while l < k {
+            let mut a = [_mm256_setzero_ps(); M];
+            for (i, ai) in a.iter_mut().enumerate() {
+                *ai = _mm256_loadu_ps(w.add(i * k + l));
+            }
+            for (j, accj) in acc.iter_mut().enumerate() {
+                let b = _mm256_loadu_ps(x.add(j * k + l));
+                for i in 0..M {
+                    accj[i] = _mm256_fmadd_ps(a[i], b, accj[i]);
+                }
+            }
+            l += LANES;
+        }
+        for j in 0..N {
+            for i in 0..M {
+                let mut v = [0.0f32; LANES];
+                _mm256_storeu_ps(v.as_mut_ptr(), acc[j][i]);
+                out[j][i] = hsum(v);
+            }
+        }
+    }
+
+    /// Runs `tile::<M, N>` at weight row `i0` and input row `j0`, storing into the band.
+    #[inline(always)]
+    unsafe fn put<const M: usize, const N: usize>(
+        w: &[f32],
+        nr: usize,
+        k: usize,
+        x: &[f32],
+        i0: usize,
+        j0: usize,
+        band: &mut [f32],
+    ) {
+        let mut o = [[0.0f32; M]; N];
+        tile::<M, N>(w.as_ptr().add(i0 * k), x.as_ptr().add(j0 * k), k, &mut o);
+        for (j, oj) in o.iter().enumerate() {
+            band[(j0 + j) * nr + i0..][..M].copy_from_slice(oj);
+        }
+    }
+
+    /// One band of `nr` weight rows by all `n` input rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn band(
+        w: &[f32],
+        nr: usize,
+        k: usize,
+        x: &[f32],
+        n: usize,
+        band: &mut [f32],
+    ) {
+        let mut j0 = 0;
+        while j0 < n {
+            let nj = RN.min(n - j0);
+            let mut i0 = 0;
+            while i0 < nr {
+                let ni = RM.min(nr - i0);
+                match (ni, nj) {
+                    (4, 3) => put::<4, 3>(w, nr, k, x, i0, j0, band),
+                    (4, 2) => put::<4, 2>(w, nr, k, x, i0, j0, band),
+                    (4, 1) => put::<4, 1>(w, nr, k, x, i0, j0, band),
+                    (3, 3) => put::<3, 3>(w, nr, k, x, i0, j0, band),
+                    (3, 2) => put::<3, 2>(w, nr, k, x, i0, j0, band),
+                    (3, 1) => put::<3, 1>(w, nr, k, x, i0, j0, band),
+                    (2, 3) => put::<2, 3>(w, nr, k, x, i0, j0, band),
+                    (2, 2) => put::<2, 2>(w, nr, k, x, i0, j0, band),
+                    (2, 1) => put::<2, 1>(w, nr, k, x, i0, j0, band),
+                    (1, 3) => put::<1, 3>(w, nr, k, x, i0, j0, band),
+                    (1, 2) => put::<1, 2>(w, nr, k, x, i0, j0, band),
+                    _ => put::<1, 1>(w, nr, k, x, i0, j0, band),
+                }
+                i0 += ni;
+            }
+            j0 += nj;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_path_equals_scalar_path_bit_for_bit() {
+        let (rows, k, n) = (70, 48, 5);
+        let w: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0)
+            .collect();
+        let mut fast = vec![0.0f32; n * rows];
+        gemm(&w, rows, k, &x, n, &mut fast);
+        let mut slow = vec![0.0f32; n * rows];
+        band_scalar(&w, rows, k, &x, n, &mut slow);
+        assert_eq!(fast, slow);
+        // And the sum is the dot product up to rounding.
+        let exact: f64 = (0..k).map(|l| w[l] as f64 * x[l] as f64).sum();
+        assert!((fast[0] as f64 - exact).abs() < 1e-3 * exact.abs().max(1.0));
+    }
+}
