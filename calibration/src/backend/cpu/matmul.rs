@@ -2,6 +2,7 @@
 
 use super::super::{ActRounding, BackendError, Matrix, WeightView};
 use super::act::round_row;
+use super::qmat::QMatrix;
 use super::tinyblas;
 use qforge_formats::ggml::{dequantize, GgmlType};
 use rayon::prelude::*;
@@ -15,6 +16,8 @@ pub struct CpuMatrix {
     pub(super) n_mat: usize,
     pub(super) act: Option<ActRounding>,
     pub(super) w: Vec<f32>,
+    /// The weight prepared for exact integer products, when its type has them (then `w` is empty).
+    pub(super) q: Option<QMatrix>,
     /// Q4_1/Q5_1 block minimums (`n_mat × n_rows × n_cols/32`), for the Q8_1 sum correction.
     pub(super) mins: Vec<f32>,
 }
@@ -56,6 +59,14 @@ pub(super) fn load(w: &WeightView<'_>, m: &mut CpuMatrix) -> Result<(), BackendE
     m.rows = rows;
     m.n_mat = n_mat;
     m.act = Some(ActRounding::for_type(w.ty));
+    if QMatrix::supports(w.ty, cols) {
+        m.q.get_or_insert_with(QMatrix::default)
+            .load(w.ty, w.data, cols, rows);
+        m.w = Vec::new();
+        m.mins.clear();
+        return Ok(());
+    }
+    m.q = None;
     m.w.resize(cols * n_rows_total, 0.0);
     m.w.par_chunks_mut(cols * ROWS_PER_TASK)
         .zip(w.data.par_chunks(row_bytes * ROWS_PER_TASK))
@@ -110,6 +121,10 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
     assert_eq!(x.len(), n * k, "matmul input");
     assert_eq!(out.len(), n * nr, "matmul output");
     if n == 0 {
+        return;
+    }
+    if let Some(q) = &m.q {
+        q.product(expert, x, n, out, n == 1 || m.n_mat > 1);
         return;
     }
     SCRATCH.with(|cell| {

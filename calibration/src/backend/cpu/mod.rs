@@ -6,6 +6,7 @@ mod act;
 mod attention;
 mod matmul;
 mod ops;
+mod qmat;
 mod simd;
 mod tinyblas;
 
