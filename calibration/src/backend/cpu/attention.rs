@@ -19,6 +19,7 @@
 use super::super::{AttnJob, AttnShape};
 use super::ops::v_expf;
 use super::simd::dispatch;
+use super::tinyblas;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
@@ -285,15 +286,24 @@ fn one_row<'a>(
     acc: &mut [f16],
     out: &mut [f32],
 ) {
+    let d = q.len();
+    let mut bufs = [0.0f32; 2 * 256];
+    let mut heap = Vec::new();
+    let (q16, krow) = if 2 * d <= bufs.len() {
+        bufs[..2 * d].split_at_mut(d)
+    } else {
+        heap.resize(2 * d, 0.0f32);
+        heap.split_at_mut(d)
+    };
+    for (o, &v) in q16.iter_mut().zip(q) {
+        *o = f16::from_f32(v).to_f32();
+    }
     acc.fill(f16::ZERO);
     let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
     for j in keys {
-        // ggml_vec_dot_f16 on Q rounded to F16 (f32 products, double total).
-        let dot: f64 = q
-            .iter()
-            .zip(key(j))
-            .map(|(&a, &b)| (f16::from_f32(a).to_f32() * b.to_f32()) as f64)
-            .sum();
+        // ggml_vec_dot_f16 on Q rounded to F16.
+        key(j).convert_to_f32_slice(krow);
+        let dot = tinyblas::vec_dot_f16_total(q16, krow);
         let mut x = (dot as f32) * scale;
         if softcap != 0.0 {
             x = softcap * x.tanh();

@@ -142,10 +142,23 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
         };
         let act = m.act.unwrap_or(ActRounding::None);
         let w = &m.w[expert * nr * k..(expert + 1) * nr * k];
+        // llama.cpp takes one `vec_dot` per output for a single input row and for `mul_mat_id`
+        // (stacked experts), llamafile's tinyBLAS for other F32/F16/BF16 products.
+        let by_row = n == 1 || m.n_mat > 1;
+        if matches!(act, ActRounding::None | ActRounding::F16)
+            && by_row
+            && k % tinyblas::VEC_DOT_STEP == 0
+        {
+            xr.resize(n * k, 0.0);
+            round_rows(act, k, 0, x, xr, &mut []);
+            tinyblas::vec_dot_rows(w, nr, k, xr, n, out);
+            return;
+        }
         if matches!(
             act,
             ActRounding::None | ActRounding::F16 | ActRounding::Bf16
-        ) && tinyblas::applies(n, nr, k)
+        ) && !by_row
+            && tinyblas::applies(n, nr, k)
         {
             xr.resize(n * k, 0.0);
             round_rows(act, k, 0, x, xr, &mut []);

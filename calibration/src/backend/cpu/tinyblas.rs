@@ -93,6 +93,67 @@ fn band_scalar(w: &[f32], nr: usize, k: usize, x: &[f32], n: usize, band: &mut [
     }
 }
 
+/// Elements per step of ggml's `ggml_vec_dot_f32` / `ggml_vec_dot_f16` on AVX2 (four registers of
+/// eight lanes).
+pub const VEC_DOT_STEP: usize = 32;
+
+/// `out (n × rows) = x · wᵀ` in the order of `ggml_vec_dot_f32` / `ggml_vec_dot_f16` (AVX2), which
+/// llama.cpp uses for a single input row and for `mul_mat_id`: four accumulators of eight lanes,
+/// accumulator `(e % 32) / 8`, lane `e % 8`, reduced as `GGML_F32x8_REDUCE`. Requires
+/// `k % 32 == 0` (no scalar tail).
+pub fn vec_dot_rows(w: &[f32], rows: usize, k: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    assert_eq!(k % VEC_DOT_STEP, 0, "vec_dot inner dimension");
+    assert_eq!(w.len(), rows * k, "vec_dot weight");
+    assert_eq!(x.len(), n * k, "vec_dot input");
+    assert_eq!(out.len(), n * rows, "vec_dot output");
+    out.par_chunks_mut(rows)
+        .zip(x.par_chunks(k))
+        .for_each(|(o, xr)| {
+            for (oi, wr) in o.iter_mut().zip(w.chunks_exact(k)) {
+                *oi = vec_dot_one(wr, xr);
+            }
+        });
+}
+
+/// `ggml_vec_dot_f16`'s total for rows already widened to f32: the AVX2 register sum of the first
+/// `len - len % 32` elements, then the remaining products (rounded to f32) added in double.
+pub fn vec_dot_f16_total(w: &[f32], x: &[f32]) -> f64 {
+    let np = w.len() / VEC_DOT_STEP * VEC_DOT_STEP;
+    let mut sum = if np > 0 {
+        vec_dot_one(&w[..np], &x[..np]) as f64
+    } else {
+        0.0
+    };
+    for (&a, &b) in w[np..].iter().zip(&x[np..]) {
+        sum += (a * b) as f64;
+    }
+    sum
+}
+
+super::simd::dispatch!(fn vec_dot_one(w: &[f32], x: &[f32]) -> f32 => vec_dot_body);
+
+#[inline(always)]
+fn vec_dot_body(w: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [[0.0f32; LANES]; 4];
+    for (wc, xc) in w
+        .chunks_exact(VEC_DOT_STEP)
+        .zip(x.chunks_exact(VEC_DOT_STEP))
+    {
+        for (j, accj) in acc.iter_mut().enumerate() {
+            for l in 0..LANES {
+                accj[l] = wc[j * LANES + l].mul_add(xc[j * LANES + l], accj[l]);
+            }
+        }
+    }
+    // GGML_F32x8_REDUCE: x0 += x2, x1 += x3; x0 += x1; then the halves, then two hadds.
+    let mut r = [0.0f32; LANES];
+    for l in 0..LANES {
+        r[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    let t0 = [r[0] + r[4], r[1] + r[5], r[2] + r[6], r[3] + r[7]];
+    (t0[0] + t0[1]) + (t0[2] + t0[3])
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{hsum, LANES, RM, RN};
@@ -206,5 +267,30 @@ mod tests {
         // And the sum is the dot product up to rounding.
         let exact: f64 = (0..k).map(|l| w[l] as f64 * x[l] as f64).sum();
         assert!((fast[0] as f64 - exact).abs() < 1e-3 * exact.abs().max(1.0));
+    }
+
+    #[test]
+    fn vec_dot_order_sums_four_registers_then_lanes() {
+        let (rows, k, n) = (3, 64, 2);
+        let w: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0)
+            .collect();
+        let mut out = vec![0.0f32; n * rows];
+        vec_dot_rows(&w, rows, k, &x, n, &mut out);
+        let exact: f64 = (0..k).map(|l| w[l] as f64 * x[l] as f64).sum();
+        assert!((out[0] as f64 - exact).abs() < 1e-3 * exact.abs().max(1.0));
+        // Element e lands in register (e % 32) / 8, lane e % 8: one non-zero product per
+        // register and lane gives the plain sum.
+        let mut w1 = vec![0.0f32; k];
+        let x1 = vec![1.0f32; k];
+        w1[0] = 1.0;
+        w1[9] = 2.0;
+        w1[63] = 4.0;
+        let mut o = [0.0f32];
+        vec_dot_rows(&w1, 1, k, &x1, 1, &mut o);
+        assert_eq!(o[0], 7.0);
     }
 }
