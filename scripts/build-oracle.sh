@@ -13,10 +13,16 @@ TARGETS=(llama-quantize llama-perplexity llama-imatrix llama-tokenize llama-gguf
 
 CACHE="${QFORGE_CACHE:-$HOME/.cache/qforge}"
 SRC="$CACHE/llama_cpp_python-${PKG_VERSION}/vendor/llama.cpp"
-# The build is keyed on the CPU's feature flags because GGML_NATIVE compiles for this CPU.
-CPU_KEY=$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)
-BUILD="$CACHE/llama.cpp-${COMMIT}-${CPU_KEY}"
+# ggml is compiled for a fixed instruction set, x86-64 with AVX2, FMA and F16C (no AVX512, no
+# AVX-VNNI), not for the build machine (GGML_NATIVE): its float summation order depends on the
+# kernels compiled in, and qforge's CPU backend reproduces the AVX2 kernels bit for bit, so the
+# oracle must be the same on every machine that runs the tests.
+ISA=avx2
+BUILD="$CACHE/llama.cpp-${COMMIT}-${ISA}"
 BIN="$BUILD/bin"
+# Binaries are built into STAGE and copied to BIN once all exist, so that BIN never holds a
+# partial set (tests pick the oracle by the presence of BIN/llama-quantize).
+STAGE="$BUILD/stage"
 
 log() { printf '[build-oracle] %s\n' "$*" >&2; }
 
@@ -38,14 +44,22 @@ if ! command -v cmake >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq cmake >/dev/null
 fi
 
+for f in avx2 fma f16c; do
+  grep -m1 '^flags' /proc/cpuinfo | grep -qw "$f" \
+    || { log "this CPU lacks $f: the oracle (and the exact-match tests) need x86-64 with AVX2, FMA and F16C"; exit 1; }
+done
+
 have_all=1
-for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || have_all=0; done
+for t in "${TARGETS[@]}" ggml-codec llama-logits; do [ -x "$BIN/$t" ] || have_all=0; done
 if [ "$have_all" = 0 ]; then
-  log "building llama.cpp ${COMMIT} into $BUILD (several minutes)"
-  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  log "building llama.cpp ${COMMIT} (${ISA}) into $BUILD (several minutes)"
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
+    -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+    -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF \
+    -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMIT="$COMMIT" \
-    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$BIN" >"$BUILD.configure.log" 2>&1 \
+    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$STAGE" >"$BUILD.configure.log" 2>&1 \
     || { cat "$BUILD.configure.log" >&2; exit 1; }
   cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >"$BUILD.build.log" 2>&1 \
     || { tail -50 "$BUILD.build.log" >&2; exit 1; }
@@ -53,20 +67,30 @@ fi
 
 # ggml-codec: our harness around the pinned ggml's block codecs (scripts/oracle/ggml-codec.c).
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ ! -x "$BIN/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$BIN/ggml-codec" ]; then
+if [ ! -x "$STAGE/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$STAGE/ggml-codec" ]; then
   log "building ggml-codec"
   cc -O2 -std=c11 -I"$SRC/ggml/include" "$HERE/oracle/ggml-codec.c" \
-    $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
+    $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$STAGE/ggml-codec"
 fi
 
 # llama-logits: our harness around the pinned libllama (scripts/oracle/llama-logits.c): the logits of
 # one token sequence with llama-perplexity's default context settings.
-if [ ! -x "$BIN/llama-logits" ] || [ "$HERE/oracle/llama-logits.c" -nt "$BIN/llama-logits" ]; then
+if [ ! -x "$STAGE/llama-logits" ] || [ "$HERE/oracle/llama-logits.c" -nt "$STAGE/llama-logits" ]; then
   log "building llama-logits"
   cc -O2 -std=c11 -I"$SRC/include" -I"$SRC/ggml/include" "$HERE/oracle/llama-logits.c" \
     "$BUILD/src/libllama.a" "$BUILD/ggml/src/libggml.a" "$BUILD/ggml/src/libggml-cpu.a" \
-    "$BUILD/ggml/src/libggml-base.a" -fopenmp -lstdc++ -lm -lpthread -o "$BIN/llama-logits"
+    "$BUILD/ggml/src/libggml-base.a" -fopenmp -lstdc++ -lm -lpthread -o "$STAGE/llama-logits"
 fi
+
+# Publish the complete set (llama-quantize last: its presence marks a usable oracle).
+mkdir -p "$BIN"
+publish() {
+  cmp -s "$STAGE/$1" "$BIN/$1" || { cp -f "$STAGE/$1" "$BIN/$1.part" && mv -f "$BIN/$1.part" "$BIN/$1"; }
+}
+for t in "${TARGETS[@]}" ggml-codec llama-logits; do
+  [ "$t" = llama-quantize ] || publish "$t"
+done
+publish llama-quantize
 
 # gguf-py from the same tree, in a virtual environment of its own.
 VENV="$CACHE/venv-gguf-${PKG_VERSION}"
