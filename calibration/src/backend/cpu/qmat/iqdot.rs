@@ -1,12 +1,76 @@
-//! IQ weights times Q8_K activations in the order of `ggml_vec_dot_iq*_q8_K` (x86 AVX2).
+//! IQ weights times Q8_K activations in the two orders llama.cpp's x86 AVX2 CPU backend uses for
+//! them. No IQ type has a llamafile tinyBLAS case or a repacked layout on x86; a `mul_mat` (or
+//! one expert of a `mul_mat_id`) with at least [`TILED_MIN_ROWS`] input rows takes the tiled
+//! kernel (`ggml-cpu/tiled`, on unless `GGML_CPU_TILED_MM=0`), fewer rows one `vec_dot` per
+//! output:
+//!
+//! - `vec_dot` (IQ4_XS: `ggml_vec_dot_iq4_xs_q8_K`): per 256-value super-block, eight integer
+//!   lanes, lane `l` holding `Σ_sub-block scale · (products of values 4l..4l+3 of the 32-value
+//!   sub-block)`; each lane converted to f32 and fused-multiply-added with `fp16(d_w) * d_a` into
+//!   its accumulator; `hsum_float_8` at the end.
+//! - tiled (`tiled_run_microtile_avx2`): per super-block the whole integer sum `s` (exact), then
+//!   `acc = fma(d_w * (f32)s, d_a, acc)`, super-blocks in order from `acc = 0`.
 
+use super::super::tinyblas::hsum;
 use super::q8::Q8KRows;
+use half::f16;
 use qforge_formats::ggml::GgmlType;
+
+/// IQ4_NL / IQ4_XS non-linear values (`kvalues_iq4nl`).
+const IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// Bytes of one IQ4_XS block: `d` (F16), `scales_h` (u16), `scales_l[4]`, `qs[128]`.
+const IQ4_XS_BYTES: usize = 136;
+
+/// Input rows from which llama.cpp takes its tiled kernel (`ggml_tiled_min_batch`).
+pub const TILED_MIN_ROWS: usize = 8;
 
 /// Whether `ty` has a kernel here.
 pub fn supports(ty: GgmlType) -> bool {
-    let _ = ty;
-    false
+    matches!(ty, GgmlType::IQ4_XS)
+}
+
+/// One weight row decoded: signed values, per 32 values the signed scale, per 256 `d`.
+struct Row {
+    q: Vec<i8>,
+    ls: Vec<i16>,
+    d: Vec<f32>,
+}
+
+impl Row {
+    fn new(k: usize) -> Self {
+        Row {
+            q: vec![0; k],
+            ls: vec![0; k / 32],
+            d: vec![0.0; k / 256],
+        }
+    }
+
+    /// Decodes one row of IQ4_XS blocks.
+    fn decode_iq4_xs(&mut self, raw: &[u8]) {
+        for (((b, q), ls), d) in raw
+            .chunks_exact(IQ4_XS_BYTES)
+            .zip(self.q.chunks_exact_mut(256))
+            .zip(self.ls.chunks_exact_mut(8))
+            .zip(&mut self.d)
+        {
+            *d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            let sh = u16::from_le_bytes([b[2], b[3]]);
+            for (ib, l) in ls.iter_mut().enumerate() {
+                let lo = (b[4 + ib / 2] >> (4 * (ib % 2))) & 15;
+                let hi = ((sh >> (2 * ib)) & 3) as u8;
+                *l = (lo | (hi << 4)) as i16 - 32;
+            }
+            for (qb, src) in q.chunks_exact_mut(32).zip(b[8..].chunks_exact(16)) {
+                for (j, &v) in src.iter().enumerate() {
+                    qb[j] = IQ4NL[(v & 15) as usize];
+                    qb[j + 16] = IQ4NL[(v >> 4) as usize];
+                }
+            }
+        }
+    }
 }
 
 /// `out (n × nr) = a · wᵀ` for weight rows `r0..r0 + nr` of `raw` (`row_bytes` per row of `k`).
@@ -21,6 +85,225 @@ pub fn band(
     a: &Q8KRows,
     out: &mut [f32],
 ) {
-    let _ = (raw, row_bytes, r0, nr, k, a, out);
-    unreachable!("no kernel for {ty}")
+    assert!(supports(ty), "no IQ kernel for {ty}");
+    let nb = k / 256;
+    let n = a.d.len() / nb;
+    assert_eq!(out.len(), n * nr, "IQ product output");
+    assert_eq!(a.qs.len(), n * k, "Q8_K activations");
+    assert!(raw.len() >= (r0 + nr) * row_bytes, "IQ product weights");
+    let tiled = n >= TILED_MIN_ROWS;
+    let mut row = Row::new(k);
+    for i in 0..nr {
+        row.decode_iq4_xs(&raw[(r0 + i) * row_bytes..][..row_bytes]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::super::simd::has_avx2_fma() {
+                // SAFETY: the CPU has AVX2 and FMA; lengths were checked above.
+                unsafe { avx2::row_times_all(&row, a, nb, n, i, nr, tiled, out) };
+                continue;
+            }
+        }
+        for j in 0..n {
+            out[j * nr + i] = dot_scalar(&row, a, j, nb, tiled);
+        }
+    }
+}
+
+/// One output in the tiled (`tiled`) or the `vec_dot` order, the portable twin of the AVX2 code
+/// (identical bits).
+fn dot_scalar(w: &Row, a: &Q8KRows, j: usize, nb: usize, tiled: bool) -> f32 {
+    let aq = &a.qs[j * nb * 256..][..nb * 256];
+    let mut acc = [0.0f32; 8];
+    let mut total = 0.0f32;
+    for sb in 0..nb {
+        let mut lanes = [0i32; 8];
+        for ib in 0..8 {
+            let ls = w.ls[sb * 8 + ib] as i32;
+            for (l, v) in lanes.iter_mut().enumerate() {
+                let e = sb * 256 + ib * 32 + l * 4;
+                let s: i32 = (0..4).map(|t| w.q[e + t] as i32 * aq[e + t] as i32).sum();
+                *v += ls * s;
+            }
+        }
+        let da = a.d[j * nb + sb];
+        if tiled {
+            let s: i32 = lanes.iter().sum();
+            total = (w.d[sb] * s as f32).mul_add(da, total);
+        } else {
+            let d = w.d[sb] * da;
+            for (accl, &v) in acc.iter_mut().zip(&lanes) {
+                *accl = d.mul_add(v as f32, *accl);
+            }
+        }
+    }
+    if tiled {
+        total
+    } else {
+        hsum(acc)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{hsum, Q8KRows, Row};
+    use std::arch::x86_64::*;
+
+    /// The exact sum of eight i32 lanes.
+    #[inline(always)]
+    unsafe fn hsum_i32(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// Outputs `J` input rows from `j0` of weight row `w`, tiled order when `TILED`.
+    #[inline(always)]
+    unsafe fn rows<const J: usize, const TILED: bool>(
+        w: &Row,
+        a: &Q8KRows,
+        nb: usize,
+        j0: usize,
+    ) -> [f32; J] {
+        let mut acc = [_mm256_setzero_ps(); J];
+        let mut total = [0.0f32; J];
+        for sb in 0..nb {
+            let mut sumi = [_mm256_setzero_si256(); J];
+            for ib in 0..8 {
+                let x = _mm256_loadu_si256(w.q.as_ptr().add(sb * 256 + ib * 32) as *const __m256i);
+                let ax = _mm256_sign_epi8(x, x);
+                let ls = _mm256_set1_epi16(*w.ls.get_unchecked(sb * 8 + ib));
+                for jj in 0..J {
+                    let ap = a.qs.as_ptr().add((j0 + jj) * nb * 256 + sb * 256 + ib * 32);
+                    let y = _mm256_loadu_si256(ap as *const __m256i);
+                    let p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, x));
+                    sumi[jj] = _mm256_add_epi32(sumi[jj], _mm256_madd_epi16(p16, ls));
+                }
+            }
+            let dw = *w.d.get_unchecked(sb);
+            for jj in 0..J {
+                let da = *a.d.get_unchecked((j0 + jj) * nb + sb);
+                if TILED {
+                    total[jj] = (dw * hsum_i32(sumi[jj]) as f32).mul_add(da, total[jj]);
+                } else {
+                    let d = _mm256_set1_ps(dw * da);
+                    acc[jj] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[jj]), acc[jj]);
+                }
+            }
+        }
+        if TILED {
+            return total;
+        }
+        let mut r = [0.0f32; J];
+        for jj in 0..J {
+            let mut v = [0.0f32; 8];
+            _mm256_storeu_ps(v.as_mut_ptr(), acc[jj]);
+            r[jj] = hsum(v);
+        }
+        r
+    }
+
+    /// `out[j * nr + i]` for every input row `j` of `a` (`n` rows of `nb` super-blocks).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn row_times_all(
+        w: &Row,
+        a: &Q8KRows,
+        nb: usize,
+        n: usize,
+        i: usize,
+        nr: usize,
+        tiled: bool,
+        out: &mut [f32],
+    ) {
+        let mut j = 0;
+        while j + 4 <= n {
+            let v = if tiled {
+                rows::<4, true>(w, a, nb, j)
+            } else {
+                rows::<4, false>(w, a, nb, j)
+            };
+            for (jj, v) in v.into_iter().enumerate() {
+                out[(j + jj) * nr + i] = v;
+            }
+            j += 4;
+        }
+        while j < n {
+            out[j * nr + i] = if tiled {
+                rows::<1, true>(w, a, nb, j)[0]
+            } else {
+                rows::<1, false>(w, a, nb, j)[0]
+            };
+            j += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks both orders: `n` input rows below [`TILED_MIN_ROWS`] take `vec_dot`'s, others the
+    /// tiled kernel's.
+    fn check_iq4_xs(n: usize) {
+        let ty = GgmlType::IQ4_XS;
+        let (rows, k) = (6, 768);
+        let w: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 37 % 101) as f32 - 40.0) / 17.0 + (i as f32 * 0.37).sin())
+            .collect();
+        let rb = ty.row_size(k as u64).unwrap() as usize;
+        let mut raw = vec![0u8; rb * rows];
+        qforge_formats::ggml::quantize(ty, &w, &mut raw, k, None).unwrap();
+        let mut deq = vec![0.0f32; rows * k];
+        qforge_formats::ggml::dequantize(ty, &raw, &mut deq).unwrap();
+        let x: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0 + (i as f32 * 0.11).cos())
+            .collect();
+        let a = Q8KRows::quantize(&x, n, k);
+        let mut fast = vec![0.0; n * 5];
+        band(ty, &raw, rb, 1, 5, k, &a, &mut fast);
+        let mut row = Row::new(k);
+        for i in 0..5 {
+            row.decode_iq4_xs(&raw[(1 + i) * rb..][..rb]);
+            for j in 0..n {
+                let slow = dot_scalar(&row, &a, j, k / 256, n >= TILED_MIN_ROWS);
+                assert_eq!(fast[j * 5 + i].to_bits(), slow.to_bits(), "{n}: {i} {j}");
+                let other = dot_scalar(&row, &a, j, k / 256, n < TILED_MIN_ROWS);
+                let (mut exact, mut scale) = (0.0f64, 0.0f64);
+                for e in 0..k {
+                    let p = deq[(1 + i) * k + e] as f64
+                        * a.qs[j * k + e] as f64
+                        * a.d[j * k / 256 + e / 256] as f64;
+                    exact += p;
+                    scale += p.abs();
+                }
+                for v in [slow, other] {
+                    assert!((v as f64 - exact).abs() <= 1e-5 * scale, "{v} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn iq4_xs_vec_dot_order_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_iq4_xs(TILED_MIN_ROWS - 1);
+    }
+
+    #[test]
+    fn iq4_xs_tiled_order_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_iq4_xs(TILED_MIN_ROWS + 3);
+    }
+
+    #[test]
+    fn iq4_xs_scales_take_four_low_and_two_high_bits() {
+        let mut b = vec![0u8; IQ4_XS_BYTES];
+        b[..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
+        b[2] = 0b0000_0110; // sub-block 0: high bits 2, sub-block 1: high bits 1
+        b[4] = 0x3A; // sub-block 0: low 10, sub-block 1: low 3
+        b[8] = 0xF0; // value 0: index 0, value 16: index 15
+        let mut r = Row::new(256);
+        r.decode_iq4_xs(&b);
+        assert_eq!((r.ls[0], r.ls[1], r.ls[2]), (42 - 32, 19 - 32, -32));
+        assert_eq!((r.q[0], r.q[16], r.d[0]), (-127, 113, 0.5));
+    }
 }
