@@ -275,9 +275,187 @@ mod avx2 {
     use super::{accumulate, min_sums, Band, BLOCK_BYTES, GEMM_ROWS, QK};
     use std::arch::x86_64::*;
 
-    /// All outputs of the band, four input rows by one weight row at a time.
+    /// All outputs of the band: eight weight rows at a time in the lanes of a vector (no
+    /// horizontal sums) when there are at least four input rows to share the decoding, else
+    /// one weight row by up to four input rows straight from the stored blocks.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn band(c: &Band, gemm_rows: usize, n: usize, out: &mut [f32]) {
+        if n >= GEMM_ROWS && c.nr % 8 == 0 {
+            lanes_band(c, gemm_rows, n, out)
+        } else {
+            rows_band(c, gemm_rows, n, out)
+        }
+    }
+
+    /// One row of eight weight rows' constants for super block `b`, laid out for the lanes.
+    #[derive(Clone, Copy)]
+    struct Lanes {
+        d: [f32; 8],
+        dmin: [f32; 8],
+        /// Per sub-block `s`: lane `r` (two i16) holds row `r`'s scale twice.
+        sc: [[i16; 16]; 8],
+        /// Per pair `p`: lane `r` holds row `r`'s mins of sub-blocks `2p`, `2p + 1`.
+        mn: [[i16; 16]; 4],
+    }
+
+    /// Weight rows `8g..8g + 8` of the band decoded: per super block its [`Lanes`] and 64
+    /// vectors of 32 nibble values, vector `v` holding values `4v..4v + 4` of each row in lane `r`.
+    #[inline(always)]
+    unsafe fn decode_group(c: &Band, g: usize, lanes: &mut [Lanes], q: &mut [u8]) {
+        let nb = c.nb;
+        for b in 0..nb {
+            let l = &mut lanes[b];
+            for r in 0..8 {
+                let row = 8 * g + r;
+                let bc = &c.consts[row * nb + b];
+                l.d[r] = bc.d;
+                l.dmin[r] = bc.dmin;
+                for s in 0..8 {
+                    l.sc[s][2 * r] = bc.sc[s];
+                    l.sc[s][2 * r + 1] = bc.sc[s];
+                }
+                for p in 0..4 {
+                    l.mn[p][2 * r] = bc.mn[2 * p];
+                    l.mn[p][2 * r + 1] = bc.mn[2 * p + 1];
+                }
+                let qs = &c.w[row * c.row_bytes + b * BLOCK_BYTES + 16..][..128];
+                let dst = &mut q[b * 2048..][..2048];
+                for p in 0..4 {
+                    for t in 0..8 {
+                        let v = u32::from_le_bytes([
+                            qs[p * 32 + 4 * t],
+                            qs[p * 32 + 4 * t + 1],
+                            qs[p * 32 + 4 * t + 2],
+                            qs[p * 32 + 4 * t + 3],
+                        ]);
+                        let lo = (v & 0x0F0F_0F0F).to_le_bytes();
+                        let hi = ((v >> 4) & 0x0F0F_0F0F).to_le_bytes();
+                        // Values p*64 + 4t.. (low nibbles) and p*64 + 32 + 4t.. (high).
+                        let vl = p * 16 + t;
+                        let vh = p * 16 + 8 + t;
+                        dst[vl * 32 + 4 * r..][..4].copy_from_slice(&lo);
+                        dst[vh * 32 + 4 * r..][..4].copy_from_slice(&hi);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lanes_band(c: &Band, gemm_rows: usize, n: usize, out: &mut [f32]) {
+        let zero = Lanes {
+            d: [0.0; 8],
+            dmin: [0.0; 8],
+            sc: [[0; 16]; 8],
+            mn: [[0; 16]; 4],
+        };
+        let mut lanes = vec![zero; c.nb];
+        let mut q = vec![0u8; c.nb * 2048];
+        for g in 0..c.nr / 8 {
+            decode_group(c, g, &mut lanes, &mut q);
+            let mut j0 = 0;
+            while j0 < n {
+                let m = GEMM_ROWS.min(n - j0);
+                let gemm = j0 < gemm_rows;
+                match m {
+                    4 => lanes_tile::<4>(c, &lanes, &q, g, j0, gemm, out),
+                    3 => lanes_tile::<3>(c, &lanes, &q, g, j0, gemm, out),
+                    2 => lanes_tile::<2>(c, &lanes, &q, g, j0, gemm, out),
+                    _ => lanes_tile::<1>(c, &lanes, &q, g, j0, gemm, out),
+                }
+                j0 += m;
+            }
+        }
+    }
+
+    /// Outputs of weight rows `8g..8g + 8` for input rows `j0..j0 + M`.
+    #[inline(always)]
+    unsafe fn lanes_tile<const M: usize>(
+        c: &Band,
+        lanes: &[Lanes],
+        q: &[u8],
+        g: usize,
+        j0: usize,
+        gemm: bool,
+        out: &mut [f32],
+    ) {
+        let (k, nb, nr) = (c.k, c.nb, c.nr);
+        let mut acc = [_mm256_setzero_ps(); M];
+        let mut accm = [_mm256_setzero_ps(); M];
+        for b in 0..nb {
+            let l = &lanes[b];
+            let dv = _mm256_loadu_ps(l.d.as_ptr());
+            let dmv = _mm256_loadu_ps(l.dmin.as_ptr());
+            let qb = q.as_ptr().add(b * 2048);
+            let mut isum_b = [_mm256_setzero_si256(); M];
+            let mut imin_b = [_mm256_setzero_si256(); M];
+            for p in 0..4 {
+                let mut isum = [_mm256_setzero_si256(); M];
+                for h in 0..2 {
+                    let s = 2 * p + h;
+                    let mut a16 = [_mm256_setzero_si256(); M];
+                    for t in 0..8 {
+                        let w = _mm256_loadu_si256(qb.add((s * 8 + t) * 32) as *const __m256i);
+                        for jj in 0..M {
+                            let ap = c.a.qs.as_ptr().add((j0 + jj) * k + b * QK + s * 32 + 4 * t);
+                            let y = _mm256_set1_epi32((ap as *const i32).read_unaligned());
+                            a16[jj] = _mm256_add_epi16(a16[jj], _mm256_maddubs_epi16(w, y));
+                        }
+                    }
+                    let sc = _mm256_loadu_si256(l.sc[s].as_ptr() as *const __m256i);
+                    for jj in 0..M {
+                        isum[jj] = _mm256_add_epi32(isum[jj], _mm256_madd_epi16(a16[jj], sc));
+                    }
+                }
+                let mn = _mm256_loadu_si256(l.mn[p].as_ptr() as *const __m256i);
+                for jj in 0..M {
+                    let j = j0 + jj;
+                    let bp = c.bs32.as_ptr().add(j * k / 32 + b * 8 + 2 * p);
+                    let bs = _mm256_set1_epi32((bp as *const i32).read_unaligned());
+                    let imin = _mm256_madd_epi16(mn, bs);
+                    if gemm {
+                        let da = _mm256_set1_ps(*c.a.d.get_unchecked(j * nb + b));
+                        acc[jj] = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(isum[jj]),
+                            _mm256_mul_ps(dv, da),
+                            acc[jj],
+                        );
+                        accm[jj] = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(imin),
+                            _mm256_mul_ps(dmv, da),
+                            accm[jj],
+                        );
+                    } else {
+                        isum_b[jj] = _mm256_add_epi32(isum_b[jj], isum[jj]);
+                        imin_b[jj] = _mm256_add_epi32(imin_b[jj], imin);
+                    }
+                }
+            }
+            if !gemm {
+                for jj in 0..M {
+                    let da = _mm256_set1_ps(*c.a.d.get_unchecked((j0 + jj) * nb + b));
+                    acc[jj] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(isum_b[jj]),
+                        _mm256_mul_ps(dv, da),
+                        acc[jj],
+                    );
+                    accm[jj] = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(imin_b[jj]),
+                        _mm256_mul_ps(dmv, da),
+                        accm[jj],
+                    );
+                }
+            }
+        }
+        for jj in 0..M {
+            let o = &mut out[(j0 + jj) * nr + 8 * g..][..8];
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(acc[jj], accm[jj]));
+        }
+    }
+
+    /// All outputs of the band, four input rows by one weight row at a time.
+    #[inline(always)]
+    unsafe fn rows_band(c: &Band, gemm_rows: usize, n: usize, out: &mut [f32]) {
         let mut j0 = 0;
         while j0 < n {
             let m = GEMM_ROWS.min(n - j0);
@@ -407,7 +585,14 @@ mod tests {
 
     #[test]
     fn vector_and_scalar_kernels_agree_bit_for_bit() {
-        let (rows, k, n) = (24, 512, 7);
+        // n = 7: the lane kernel (gemm rows 0..4, gemv rows 4..7); n = 3: the row kernel.
+        for n in [7, 3] {
+            check_against_scalar(n);
+        }
+    }
+
+    fn check_against_scalar(n: usize) {
+        let (rows, k) = (24, 512);
         let raw = weights(rows, k);
         let rb = k / QK * BLOCK_BYTES;
         let a = quantize_acts(&acts(n, k), n, k);
@@ -429,20 +614,18 @@ mod tests {
             a: &a,
         };
         let mut slow = vec![0.0; n * nr];
-        band_scalar(&ctx, 4, n, &mut slow);
+        band_scalar(&ctx, n - n % GEMM_ROWS, n, &mut slow);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fast), bits(&slow));
+        assert_eq!(bits(&fast), bits(&slow), "n = {n}");
         // The result is the dot product of the dequantized values.
         for j in 0..n {
             for i in 0..nr {
                 let w = dequant(&raw, k, r0 + i);
-                let exact: f64 = (0..k)
-                    .map(|e| w[e] * a.qs[j * k + e] as f64 * a.d[j * nb + e / QK] as f64)
-                    .sum();
+                let terms =
+                    (0..k).map(|e| w[e] * a.qs[j * k + e] as f64 * a.d[j * nb + e / QK] as f64);
+                let exact: f64 = terms.clone().sum();
+                let scale: f64 = terms.map(f64::abs).sum();
                 let got = fast[j * nr + i] as f64;
-                let scale: f64 = (0..k)
-                    .map(|e| (w[e] * a.qs[j * k + e] as f64 * a.d[j * nb + e / QK] as f64).abs())
-                    .sum();
                 assert!((got - exact).abs() <= 1e-5 * scale, "{got} vs {exact}");
             }
         }
