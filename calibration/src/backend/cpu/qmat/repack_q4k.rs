@@ -382,8 +382,7 @@ mod avx2 {
         let (k, nb, nr) = (c.k, c.nb, c.nr);
         let mut acc = [_mm256_setzero_ps(); M];
         let mut accm = [_mm256_setzero_ps(); M];
-        for b in 0..nb {
-            let l = &lanes[b];
+        for (b, l) in lanes.iter().enumerate().take(nb) {
             let dv = _mm256_loadu_ps(l.d.as_ptr());
             let dmv = _mm256_loadu_ps(l.dmin.as_ptr());
             let qb = q.as_ptr().add(b * 2048);
@@ -396,10 +395,10 @@ mod avx2 {
                     let mut a16 = [_mm256_setzero_si256(); M];
                     for t in 0..8 {
                         let w = _mm256_loadu_si256(qb.add((s * 8 + t) * 32) as *const __m256i);
-                        for jj in 0..M {
+                        for (jj, a) in a16.iter_mut().enumerate() {
                             let ap = c.a.qs.as_ptr().add((j0 + jj) * k + b * QK + s * 32 + 4 * t);
                             let y = _mm256_set1_epi32((ap as *const i32).read_unaligned());
-                            a16[jj] = _mm256_add_epi16(a16[jj], _mm256_maddubs_epi16(w, y));
+                            *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(w, y));
                         }
                     }
                     let sc = _mm256_loadu_si256(l.sc[s].as_ptr() as *const __m256i);
