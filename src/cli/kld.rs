@@ -17,7 +17,8 @@ pub struct BaseArgs {
     /// Text file (needed when the base is a model).
     #[arg(short = 'f', long = "file", value_name = "TEXT")]
     pub file: Option<PathBuf>,
-    /// Tokens per chunk when the base is a model.
+    /// Tokens per chunk when the base is a model; with a base file, as llama-perplexity's
+    /// context size it caps the chunks per batch at `max(1, B / N)`.
     #[arg(
         short = 'c',
         long = "ctx-size",
@@ -28,8 +29,8 @@ pub struct BaseArgs {
     /// Score at most this many chunks when the base is a model.
     #[arg(long = "chunks", value_name = "K")]
     pub chunks: Option<usize>,
-    /// Logical batch size: `max(1, B / N)` chunks go through the model together (results do not
-    /// depend on it).
+    /// Logical batch size: `max(1, B / N)` chunks go through the model together, in llama.cpp's
+    /// micro-batches, so the results follow llama-perplexity's with the same `-b`.
     #[arg(
         short = 'b',
         long = "batch-size",
@@ -79,7 +80,9 @@ pub fn score(model: &EvalModel, base: &BaseArgs, table_to_stderr: bool) -> Resul
     let n_seq = |n_ctx: usize| super::perplexity::n_seq(base.batch_size, n_ctx);
     let sums = if is_logits_file(&base.base) {
         let mut reader = LogitsReader::open(&base.base)?;
-        let n_seq = n_seq(reader.plan().n_ctx);
+        // llama-perplexity sizes its context from -c (n_seq_max = n_batch / c streams) and then
+        // batches n_batch / (the file's n_ctx) chunks, capped at n_seq_max.
+        let n_seq = n_seq(reader.plan().n_ctx).min(n_seq(base.ctx_size));
         kl_divergence(
             &mut reader,
             model.n_vocab(),

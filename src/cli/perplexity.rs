@@ -29,7 +29,8 @@ pub struct PerplexityArgs {
     #[arg(long = "chunks", value_name = "K")]
     pub chunks: Option<usize>,
     /// Logical batch size: like llama-perplexity, `batch-size / ctx-size` chunks are evaluated
-    /// together (faster; results do not depend on it).
+    /// together, in llama.cpp's micro-batches (the same positions of every chunk, 512 rows in
+    /// all), so the results follow llama-perplexity's with the same `-b`.
     #[arg(
         short = 'b',
         long = "batch-size",

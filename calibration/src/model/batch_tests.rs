@@ -1,4 +1,7 @@
-//! `Model::eval_batch` against `Model::eval`, bit for bit, on the committed fixtures.
+//! `Model::eval_batch` against `Model::eval`, bit for bit, on the committed fixtures, for
+//! batches whose micro-batch pieces keep every row on the attention kernel it takes alone (a
+//! piece of 64 rows or more runs the tiled kernel, a shorter one the one-row kernel); and the
+//! micro-batch schedule itself (llama.cpp's `split_equal`).
 
 use super::{ActivationObserver, Model};
 use std::path::PathBuf;
@@ -16,14 +19,18 @@ fn ids(n: usize, seed: u32, n_vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// Records every observer call: weight, expert, rows.
+/// Every row each weight (and expert) was shown, as bit patterns, sorted.
 #[derive(Default, PartialEq, Debug)]
-struct Record(Vec<(String, Option<usize>, Vec<u32>)>);
+struct Record(std::collections::BTreeMap<(String, Option<usize>), Vec<Vec<u32>>>);
 
 impl ActivationObserver for Record {
-    fn observe(&mut self, w: &str, e: Option<usize>, rows: &[f32], _n_cols: usize) {
-        self.0
-            .push((w.to_string(), e, rows.iter().map(|v| v.to_bits()).collect()));
+    fn observe(&mut self, w: &str, e: Option<usize>, rows: &[f32], n_cols: usize) {
+        let seen = self.0.entry((w.to_string(), e)).or_default();
+        seen.extend(
+            rows.chunks(n_cols)
+                .map(|r| r.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()),
+        );
+        seen.sort();
     }
 }
 
@@ -50,28 +57,59 @@ fn check(model: &str, lens: &[usize], first: usize) {
             s.len()
         );
     }
-    // Compare the observer calls as sets per sequence order: the batch shows each weight's rows
-    // sequence after sequence, the single runs one sequence (all weights) after another.
-    let key = |r: &Record| {
-        let mut v: Vec<_> = r.0.iter().collect();
-        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        v.into_iter().cloned().collect::<Vec<_>>()
-    };
-    assert_eq!(key(&batch_obs), key(&single_obs), "{model}: observer calls");
+    // The observer sees the same rows of each weight (and expert): the batch shows them micro-batch
+    // after micro-batch, the single runs sequence after sequence (compared as sorted sets).
+    assert_eq!(batch_obs, single_obs, "{model}: observed rows");
 }
 
 #[test]
 fn batch_equals_separate_evals_dense() {
-    // Tiled and one-row attention kernels, two micro-batches, odd lengths.
-    check("tiny-llama-eval-f16.gguf", &[128, 70, 130, 530, 128], 64);
-    // One output row each: the last layer's products see one row per sequence.
-    check("tiny-llama-eval-f16.gguf", &[40, 33, 65], 32);
-    check("tiny-odd-f16.gguf", &[96, 50], 20);
+    // Pieces of 128 then a tail of 72 (tiled, as each sequence alone), two micro-batches alone.
+    check("tiny-llama-eval-f16.gguf", &[128, 128, 200], 64);
+    check("tiny-llama-eval-f16.gguf", &[512, 600], 500);
+    // Short sequences: one-row kernel alone and in pieces of 33, 7 and 10 (at least two output
+    // rows each: a single row takes the vec_dot products instead of tinyBLAS).
+    check("tiny-llama-eval-f16.gguf", &[40, 33, 50], 30);
+    check("tiny-odd-f16.gguf", &[96, 96], 20);
 }
 
 #[test]
 fn batch_equals_separate_evals_moe() {
-    check("tiny-moe-f16.gguf", &[100, 64, 7], 3);
+    check("tiny-moe-f16.gguf", &[128, 64, 128], 3);
+}
+
+/// llama.cpp's `split_equal`: every sequence with tokens left, the same positions from each,
+/// `max(1, 512 / n_seqs)` or fewer when a sequence runs out.
+#[test]
+fn micro_batches_follow_split_equal() {
+    let lay = |lens: &[usize]| {
+        let seqs: Vec<Vec<u32>> = lens.iter().map(|&n| vec![0; n]).collect();
+        let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+        super::transformer::ubatch_pieces(&refs)
+    };
+    // llama-perplexity -c 128 with its default batch of 2048: 16 sequences, 32 positions each.
+    let p = lay(&[128; 16]);
+    assert_eq!(p.len(), 64);
+    assert!(p.iter().all(|(_, r)| r.len() == 32));
+    assert_eq!(p[..2], [(0, 0..32), (1, 0..32)]);
+    assert_eq!(p[16], (0, 32..64));
+    // One sequence: micro-batches of 512.
+    assert_eq!(
+        lay(&[1100]),
+        vec![(0, 0..512), (0, 512..1024), (0, 1024..1100)]
+    );
+    // Uneven lengths: the shortest ends a round; the others go on alone.
+    assert_eq!(
+        lay(&[100, 30, 600]),
+        vec![
+            (0, 0..30),
+            (1, 0..30),
+            (2, 0..30),
+            (0, 30..100),
+            (2, 30..100),
+            (2, 100..600)
+        ]
+    );
 }
 
 #[test]

@@ -378,14 +378,16 @@ impl<B: Backend> Model<B> {
         Ok(out.pop().unwrap_or_default())
     }
 
-    /// Evaluates several independent sequences in one pass, each as [`Model::eval`] would (its
-    /// own causal context from position 0, its own micro-batches), and returns each sequence's
-    /// logits of positions `first_output..`. The weight products see the rows of all sequences
-    /// together (as llama-perplexity's multi-sequence batches do), which is faster; the results
-    /// are bit-identical to evaluating the sequences one at a time (except for phi3 LongRoPE,
-    /// whose factors follow the context size: here the longest sequence padded to 256, as a
-    /// llama.cpp context of that many tokens would choose). The observer sees each sequence's
-    /// rows exactly as [`Model::eval`] shows them, sequence after sequence.
+    /// Evaluates several independent sequences in one pass, as llama-perplexity and llama-imatrix
+    /// evaluate a batch of chunks (each sequence its own causal context from position 0 in its
+    /// own KV stream), and returns each sequence's logits of positions `first_output..`. The
+    /// micro-batches are llama.cpp's `split_equal` pieces (the same number of positions from
+    /// every sequence, see `BatchLayout::ubatches`): a sequence cut into pieces of fewer than 64
+    /// rows attends with the one-row kernel where alone it would take the tiled one, so results
+    /// equal [`Model::eval`]'s only where the kernels agree, and llama.cpp's batch always (phi3
+    /// LongRoPE follows the longest sequence padded to 256, as a llama.cpp context of that many
+    /// tokens would choose). The observer sees the rows micro-batch after micro-batch, each
+    /// sequence's piece in turn.
     pub fn eval_batch(
         &self,
         seqs: &[&[u32]],
@@ -536,7 +538,10 @@ impl<B: Backend> Model<B> {
                 // One job per micro-batch of each sequence, over that sequence's cache.
                 let mut jobs = Vec::with_capacity(lay.groups.len());
                 let mut rest: &mut [f32] = &mut attn;
-                for (s, ub) in lay.ubatches() {
+                // Jobs in row order, so that each takes the next piece of the output buffer.
+                let mut pieces = lay.ubatches();
+                pieces.sort_by_key(|(s, ub)| (*s, ub.start));
+                for (s, ub) in pieces {
                     let off = lay.offsets[s];
                     let (out, tail) = rest.split_at_mut(ub.len() * qd);
                     rest = tail;
@@ -685,17 +690,14 @@ impl BatchLayout {
         lay
     }
 
-    /// Each sequence's micro-batches (positions within the sequence), in order.
+    /// The micro-batches as llama.cpp cuts a batch of independent sequences (each in its own KV
+    /// stream, as llama-perplexity and llama-imatrix set their contexts up): `split_equal` takes
+    /// every sequence with tokens left and the same number of positions from each,
+    /// `max(1, N_UBATCH / n_seqs)` or fewer when a sequence runs out; one sequence alone is cut
+    /// into micro-batches of [`N_UBATCH`]. Returned as `(sequence, positions)` pieces, micro-batch
+    /// after micro-batch. The piece length decides the attention kernel (tiled from 64 rows).
     fn ubatches(&self) -> Vec<(usize, Range<usize>)> {
-        self.lens
-            .iter()
-            .enumerate()
-            .flat_map(|(s, &l)| {
-                (0..l)
-                    .step_by(N_UBATCH)
-                    .map(move |a| (s, a..(a + N_UBATCH).min(l)))
-            })
-            .collect()
+        split_equal(&self.lens)
     }
 
     /// Moves each sequence's output rows (`width` values each) to the front of `buf`, in order.
@@ -708,6 +710,30 @@ impl BatchLayout {
             buf.copy_within(src..src + len, dst);
         }
     }
+}
+
+/// llama.cpp's `split_equal` over sequences of lengths `lens` (see `BatchLayout::ubatches`).
+fn split_equal(lens: &[usize]) -> Vec<(usize, Range<usize>)> {
+    let mut done = vec![0usize; lens.len()];
+    let mut out = Vec::new();
+    loop {
+        let active: Vec<usize> = (0..lens.len()).filter(|&s| done[s] < lens[s]).collect();
+        let Some(shortest) = active.iter().map(|&s| lens[s] - done[s]).min() else {
+            break;
+        };
+        let t = (N_UBATCH / active.len()).max(1).min(shortest);
+        for s in active {
+            out.push((s, done[s]..done[s] + t));
+            done[s] += t;
+        }
+    }
+    out
+}
+
+/// The micro-batch pieces [`Model::eval_batch`] cuts `seqs` into.
+#[cfg(test)]
+pub(super) fn ubatch_pieces(seqs: &[&[u32]]) -> Vec<(usize, Range<usize>)> {
+    split_equal(&seqs.iter().map(|s| s.len()).collect::<Vec<_>>())
 }
 
 /// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per row range of
