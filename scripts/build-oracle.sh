@@ -20,9 +20,6 @@ SRC="$CACHE/llama_cpp_python-${PKG_VERSION}/vendor/llama.cpp"
 ISA=avx2
 BUILD="$CACHE/llama.cpp-${COMMIT}-${ISA}"
 BIN="$BUILD/bin"
-# Binaries are built into STAGE and copied to BIN once all exist, so that BIN never holds a
-# partial set (tests pick the oracle by the presence of BIN/llama-quantize).
-STAGE="$BUILD/stage"
 
 log() { printf '[build-oracle] %s\n' "$*" >&2; }
 
@@ -59,7 +56,7 @@ if [ "$have_all" = 0 ]; then
     -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMIT="$COMMIT" \
-    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$STAGE" >"$BUILD.configure.log" 2>&1 \
+    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$BIN" >"$BUILD.configure.log" 2>&1 \
     || { cat "$BUILD.configure.log" >&2; exit 1; }
   cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}" >"$BUILD.build.log" 2>&1 \
     || { tail -50 "$BUILD.build.log" >&2; exit 1; }
@@ -67,30 +64,21 @@ fi
 
 # ggml-codec: our harness around the pinned ggml's block codecs (scripts/oracle/ggml-codec.c).
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ ! -x "$STAGE/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$STAGE/ggml-codec" ]; then
+if [ ! -x "$BIN/ggml-codec" ] || [ "$HERE/oracle/ggml-codec.c" -nt "$BIN/ggml-codec" ]; then
   log "building ggml-codec"
   cc -O2 -std=c11 -I"$SRC/ggml/include" "$HERE/oracle/ggml-codec.c" \
-    $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$STAGE/ggml-codec"
+    $(find "$BUILD" -name 'libggml-base.a' | head -1) -fopenmp -lstdc++ -lm -lpthread -o "$BIN/ggml-codec"
 fi
 
-# llama-logits: our harness around the pinned libllama (scripts/oracle/llama-logits.c): the logits of
+# llama-logits: built last; tests take a directory as the oracle once it has llama-logits.
+# Our harness around the pinned libllama (scripts/oracle/llama-logits.c): the logits of
 # one token sequence with llama-perplexity's default context settings.
-if [ ! -x "$STAGE/llama-logits" ] || [ "$HERE/oracle/llama-logits.c" -nt "$STAGE/llama-logits" ]; then
+if [ ! -x "$BIN/llama-logits" ] || [ "$HERE/oracle/llama-logits.c" -nt "$BIN/llama-logits" ]; then
   log "building llama-logits"
   cc -O2 -std=c11 -I"$SRC/include" -I"$SRC/ggml/include" "$HERE/oracle/llama-logits.c" \
     "$BUILD/src/libllama.a" "$BUILD/ggml/src/libggml.a" "$BUILD/ggml/src/libggml-cpu.a" \
-    "$BUILD/ggml/src/libggml-base.a" -fopenmp -lstdc++ -lm -lpthread -o "$STAGE/llama-logits"
+    "$BUILD/ggml/src/libggml-base.a" -fopenmp -lstdc++ -lm -lpthread -o "$BIN/llama-logits"
 fi
-
-# Publish the complete set (llama-quantize last: its presence marks a usable oracle).
-mkdir -p "$BIN"
-publish() {
-  cmp -s "$STAGE/$1" "$BIN/$1" || { cp -f "$STAGE/$1" "$BIN/$1.part" && mv -f "$BIN/$1.part" "$BIN/$1"; }
-}
-for t in "${TARGETS[@]}" ggml-codec llama-logits; do
-  [ "$t" = llama-quantize ] || publish "$t"
-done
-publish llama-quantize
 
 # gguf-py from the same tree, in a virtual environment of its own.
 VENV="$CACHE/venv-gguf-${PKG_VERSION}"

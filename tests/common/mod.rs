@@ -15,7 +15,8 @@ pub fn oracle_dir() -> Option<PathBuf> {
     let found = std::fs::read_dir(&cache).ok().and_then(|rd| {
         let mut v: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("llama-quantize").is_file())
+            // llama-logits is built last: its presence marks a complete build.
+            .filter(|p| p.join("llama-quantize").is_file() && p.join("llama-logits").is_file())
             .collect();
         v.sort();
         v.pop()
