@@ -173,11 +173,11 @@ mod avx2 {
                 let x = _mm256_loadu_si256(w.q.as_ptr().add(sb * 256 + ib * 32) as *const __m256i);
                 let ax = _mm256_sign_epi8(x, x);
                 let ls = _mm256_set1_epi16(*w.ls.get_unchecked(sb * 8 + ib));
-                for jj in 0..J {
+                for (jj, s) in sumi.iter_mut().enumerate() {
                     let ap = a.qs.as_ptr().add((j0 + jj) * nb * 256 + sb * 256 + ib * 32);
                     let y = _mm256_loadu_si256(ap as *const __m256i);
                     let p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, x));
-                    sumi[jj] = _mm256_add_epi32(sumi[jj], _mm256_madd_epi16(p16, ls));
+                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(p16, ls));
                 }
             }
             let dw = *w.d.get_unchecked(sb);
