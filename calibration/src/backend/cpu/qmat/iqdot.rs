@@ -14,6 +14,7 @@
 use super::super::tinyblas::hsum;
 use super::q8::Q8KRows;
 use half::f16;
+use qforge_formats::ggml::quants::{IQ2XXS, IQ3S, IQ3XXS};
 use qforge_formats::ggml::GgmlType;
 
 /// IQ4_NL / IQ4_XS non-linear values (`kvalues_iq4nl`).
@@ -21,18 +22,75 @@ const IQ4NL: [i8; 16] = [
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 ];
 
-/// Bytes of one IQ4_XS block: `d` (F16), `scales_h` (u16), `scales_l[4]`, `qs[128]`.
-const IQ4_XS_BYTES: usize = 136;
-
 /// Input rows from which llama.cpp takes its tiled kernel (`ggml_tiled_min_batch`).
 pub const TILED_MIN_ROWS: usize = 8;
 
-/// Whether `ty` has a kernel here.
-pub fn supports(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::IQ4_XS)
+/// The IQ types with a kernel here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Iq4Xs,
+    Iq3S,
+    Iq2Xxs,
+    Iq3Xxs,
 }
 
-/// One weight row decoded: signed values, per 32 values the signed scale, per 256 `d`.
+impl Kind {
+    fn of(ty: GgmlType) -> Option<Kind> {
+        match ty {
+            GgmlType::IQ4_XS => Some(Kind::Iq4Xs),
+            GgmlType::IQ3_S => Some(Kind::Iq3S),
+            GgmlType::IQ2_XXS => Some(Kind::Iq2Xxs),
+            GgmlType::IQ3_XXS => Some(Kind::Iq3Xxs),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one 256-value block.
+    fn block_bytes(self) -> usize {
+        match self {
+            Kind::Iq4Xs => 136,
+            Kind::Iq3S => 110,
+            Kind::Iq2Xxs => 66,
+            Kind::Iq3Xxs => 98,
+        }
+    }
+
+    /// The power of two the integer scales leave out: `vec_dot` multiplies the final `hsum` by
+    /// it, the tiled kernel folds it into `d_w` (`fp16(d) * c`); both exact scalings of the
+    /// types' `d · (0.5 + ls) · 0.25`-style dequantization with scales `2·ls + 1`.
+    fn post(self) -> f32 {
+        match self {
+            Kind::Iq4Xs | Kind::Iq3S => 1.0,
+            Kind::Iq2Xxs => 0.125,
+            Kind::Iq3Xxs => 0.25,
+        }
+    }
+}
+
+/// Whether `ty` has a kernel here.
+pub fn supports(ty: GgmlType) -> bool {
+    Kind::of(ty).is_some()
+}
+
+/// `ksigns_iq2xs[i]`: 7 sign bits and the parity bit that makes their count even.
+fn sign_byte(i: u32) -> u8 {
+    let i = (i & 127) as u8;
+    i | (((i.count_ones() & 1) as u8) << 7)
+}
+
+/// Writes the magnitudes `g` with the sign bits `signs` (bit `j` negates value `j`).
+fn put_signed(q: &mut [i8], g: &[u8], signs: u8) {
+    for (j, (o, &v)) in q.iter_mut().zip(g).enumerate() {
+        *o = if signs & (1 << j) != 0 {
+            -(v as i8)
+        } else {
+            v as i8
+        };
+    }
+}
+
+/// One weight row decoded: signed values, per 16 values the integer scale, per 256 the
+/// stored `d` (as f32, before [`Kind::post`]).
 struct Row {
     q: Vec<i8>,
     ls: Vec<i16>,
@@ -43,32 +101,106 @@ impl Row {
     fn new(k: usize) -> Self {
         Row {
             q: vec![0; k],
-            ls: vec![0; k / 32],
+            ls: vec![0; k / 16],
             d: vec![0.0; k / 256],
         }
     }
 
-    /// Decodes one row of IQ4_XS blocks.
-    fn decode_iq4_xs(&mut self, raw: &[u8]) {
+    /// Decodes one row of `kind` blocks.
+    fn decode(&mut self, kind: Kind, raw: &[u8]) {
         for (((b, q), ls), d) in raw
-            .chunks_exact(IQ4_XS_BYTES)
+            .chunks_exact(kind.block_bytes())
             .zip(self.q.chunks_exact_mut(256))
-            .zip(self.ls.chunks_exact_mut(8))
+            .zip(self.ls.chunks_exact_mut(16))
             .zip(&mut self.d)
         {
             *d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-            let sh = u16::from_le_bytes([b[2], b[3]]);
-            for (ib, l) in ls.iter_mut().enumerate() {
-                let lo = (b[4 + ib / 2] >> (4 * (ib % 2))) & 15;
-                let hi = ((sh >> (2 * ib)) & 3) as u8;
-                *l = (lo | (hi << 4)) as i16 - 32;
+            match kind {
+                Kind::Iq4Xs => decode_iq4_xs(b, q, ls),
+                Kind::Iq3S => decode_iq3_s(b, q, ls),
+                Kind::Iq2Xxs => decode_iq2_xxs(b, q, ls),
+                Kind::Iq3Xxs => decode_iq3_xxs(b, q, ls),
             }
-            for (qb, src) in q.chunks_exact_mut(32).zip(b[8..].chunks_exact(16)) {
-                for (j, &v) in src.iter().enumerate() {
-                    qb[j] = IQ4NL[(v & 15) as usize];
-                    qb[j + 16] = IQ4NL[(v >> 4) as usize];
-                }
-            }
+        }
+    }
+}
+
+/// IQ4_XS: `d`, `scales_h` (u16), `scales_l[4]`, `qs[128]`; 6-bit scales offset by 32.
+fn decode_iq4_xs(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    let sh = u16::from_le_bytes([b[2], b[3]]);
+    for ib in 0..8 {
+        let lo = (b[4 + ib / 2] >> (4 * (ib % 2))) & 15;
+        let hi = ((sh >> (2 * ib)) & 3) as u8;
+        let l = (lo | (hi << 4)) as i16 - 32;
+        ls[2 * ib] = l;
+        ls[2 * ib + 1] = l;
+    }
+    for (qb, src) in q.chunks_exact_mut(32).zip(b[8..].chunks_exact(16)) {
+        for (j, &v) in src.iter().enumerate() {
+            qb[j] = IQ4NL[(v & 15) as usize];
+            qb[j + 16] = IQ4NL[(v >> 4) as usize];
+        }
+    }
+}
+
+/// IQ3_S: `d`, `qs[64]`, `qh[8]`, `signs[32]`, `scales[4]` (4 bits per 32 values).
+fn decode_iq3_s(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    let (qs, qh, signs, scales) = (&b[2..66], &b[66..74], &b[74..106], &b[106..110]);
+    for ib in 0..8 {
+        let l = 2 * ((scales[ib / 2] >> (4 * (ib % 2))) & 15) as i16 + 1;
+        ls[2 * ib] = l;
+        ls[2 * ib + 1] = l;
+        let h = qh[ib] as usize;
+        for l in 0..4 {
+            let i1 = qs[8 * ib + 2 * l] as usize | ((h << (8 - 2 * l)) & 256);
+            let i2 = qs[8 * ib + 2 * l + 1] as usize | ((h << (7 - 2 * l)) & 256);
+            let mut g = [0u8; 8];
+            g[..4].copy_from_slice(&IQ3S[i1]);
+            g[4..].copy_from_slice(&IQ3S[i2]);
+            put_signed(&mut q[32 * ib + 8 * l..][..8], &g, signs[4 * ib + l]);
+        }
+    }
+}
+
+/// IQ2_XXS: `d`, per 32 values 4 grid bytes and a u32 of four 7-bit sign indices and the 4-bit
+/// scale.
+fn decode_iq2_xxs(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    for ib in 0..8 {
+        let g = &b[2 + 8 * ib..][..8];
+        let aux = u32::from_le_bytes([g[4], g[5], g[6], g[7]]);
+        let l = 2 * (aux >> 28) as i16 + 1;
+        ls[2 * ib] = l;
+        ls[2 * ib + 1] = l;
+        for l in 0..4 {
+            let s = sign_byte(aux >> (7 * l));
+            put_signed(&mut q[32 * ib + 8 * l..][..8], &IQ2XXS[g[l] as usize], s);
+        }
+    }
+}
+
+/// IQ3_XXS: `d`, `qs[64]` grid bytes, then per 32 values a u32 of four 7-bit sign indices and
+/// the 4-bit scale.
+fn decode_iq3_xxs(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    let (qs, gas) = (&b[2..66], &b[66..98]);
+    for ib in 0..8 {
+        let aux = u32::from_le_bytes([
+            gas[4 * ib],
+            gas[4 * ib + 1],
+            gas[4 * ib + 2],
+            gas[4 * ib + 3],
+        ]);
+        let l = 2 * (aux >> 28) as i16 + 1;
+        ls[2 * ib] = l;
+        ls[2 * ib + 1] = l;
+        for l in 0..4 {
+            let mut g = [0u8; 8];
+            g[..4].copy_from_slice(&IQ3XXS[qs[8 * ib + 2 * l] as usize]);
+            g[4..].copy_from_slice(&IQ3XXS[qs[8 * ib + 2 * l + 1] as usize]);
+            put_signed(
+                &mut q[32 * ib + 8 * l..][..8],
+                &g,
+                sign_byte(aux >> (7 * l)),
+            );
         }
     }
 }
@@ -85,7 +217,8 @@ pub fn band(
     a: &Q8KRows,
     out: &mut [f32],
 ) {
-    assert!(supports(ty), "no IQ kernel for {ty}");
+    let kind = Kind::of(ty).unwrap_or_else(|| unreachable!("no IQ kernel for {ty}"));
+    let post = kind.post();
     let nb = k / 256;
     let n = a.d.len() / nb;
     assert_eq!(out.len(), n * nr, "IQ product output");
@@ -94,32 +227,32 @@ pub fn band(
     let tiled = n >= TILED_MIN_ROWS;
     let mut row = Row::new(k);
     for i in 0..nr {
-        row.decode_iq4_xs(&raw[(r0 + i) * row_bytes..][..row_bytes]);
+        row.decode(kind, &raw[(r0 + i) * row_bytes..][..row_bytes]);
         #[cfg(target_arch = "x86_64")]
         {
             if super::super::simd::has_avx2_fma() {
                 // SAFETY: the CPU has AVX2 and FMA; lengths were checked above.
-                unsafe { avx2::row_times_all(&row, a, nb, n, i, nr, tiled, out) };
+                unsafe { avx2::row_times_all(&row, a, nb, n, i, nr, tiled, post, out) };
                 continue;
             }
         }
         for j in 0..n {
-            out[j * nr + i] = dot_scalar(&row, a, j, nb, tiled);
+            out[j * nr + i] = dot_scalar(&row, a, j, nb, tiled, post);
         }
     }
 }
 
 /// One output in the tiled (`tiled`) or the `vec_dot` order, the portable twin of the AVX2 code
-/// (identical bits).
-fn dot_scalar(w: &Row, a: &Q8KRows, j: usize, nb: usize, tiled: bool) -> f32 {
+/// (identical bits); `post` is [`Kind::post`].
+fn dot_scalar(w: &Row, a: &Q8KRows, j: usize, nb: usize, tiled: bool, post: f32) -> f32 {
     let aq = &a.qs[j * nb * 256..][..nb * 256];
     let mut acc = [0.0f32; 8];
     let mut total = 0.0f32;
     for sb in 0..nb {
         let mut lanes = [0i32; 8];
         for ib in 0..8 {
-            let ls = w.ls[sb * 8 + ib] as i32;
             for (l, v) in lanes.iter_mut().enumerate() {
+                let ls = w.ls[sb * 16 + ib * 2 + l / 4] as i32;
                 let e = sb * 256 + ib * 32 + l * 4;
                 let s: i32 = (0..4).map(|t| w.q[e + t] as i32 * aq[e + t] as i32).sum();
                 *v += ls * s;
@@ -128,7 +261,7 @@ fn dot_scalar(w: &Row, a: &Q8KRows, j: usize, nb: usize, tiled: bool) -> f32 {
         let da = a.d[j * nb + sb];
         if tiled {
             let s: i32 = lanes.iter().sum();
-            total = (w.d[sb] * s as f32).mul_add(da, total);
+            total = ((w.d[sb] * post) * s as f32).mul_add(da, total);
         } else {
             let d = w.d[sb] * da;
             for (accl, &v) in acc.iter_mut().zip(&lanes) {
@@ -139,7 +272,7 @@ fn dot_scalar(w: &Row, a: &Q8KRows, j: usize, nb: usize, tiled: bool) -> f32 {
     if tiled {
         total
     } else {
-        hsum(acc)
+        post * hsum(acc)
     }
 }
 
@@ -164,6 +297,7 @@ mod avx2 {
         a: &Q8KRows,
         nb: usize,
         j0: usize,
+        post: f32,
     ) -> [f32; J] {
         let mut acc = [_mm256_setzero_ps(); J];
         let mut total = [0.0f32; J];
@@ -172,7 +306,10 @@ mod avx2 {
             for ib in 0..8 {
                 let x = _mm256_loadu_si256(w.q.as_ptr().add(sb * 256 + ib * 32) as *const __m256i);
                 let ax = _mm256_sign_epi8(x, x);
-                let ls = _mm256_set1_epi16(*w.ls.get_unchecked(sb * 8 + ib));
+                let ls = _mm256_set_m128i(
+                    _mm_set1_epi16(*w.ls.get_unchecked(sb * 16 + ib * 2 + 1)),
+                    _mm_set1_epi16(*w.ls.get_unchecked(sb * 16 + ib * 2)),
+                );
                 for (jj, s) in sumi.iter_mut().enumerate() {
                     let ap = a.qs.as_ptr().add((j0 + jj) * nb * 256 + sb * 256 + ib * 32);
                     let y = _mm256_loadu_si256(ap as *const __m256i);
@@ -184,7 +321,7 @@ mod avx2 {
             for jj in 0..J {
                 let da = *a.d.get_unchecked((j0 + jj) * nb + sb);
                 if TILED {
-                    total[jj] = (dw * hsum_i32(sumi[jj]) as f32).mul_add(da, total[jj]);
+                    total[jj] = ((dw * post) * hsum_i32(sumi[jj]) as f32).mul_add(da, total[jj]);
                 } else {
                     let d = _mm256_set1_ps(dw * da);
                     acc[jj] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[jj]), acc[jj]);
@@ -198,7 +335,7 @@ mod avx2 {
         for jj in 0..J {
             let mut v = [0.0f32; 8];
             _mm256_storeu_ps(v.as_mut_ptr(), acc[jj]);
-            r[jj] = hsum(v);
+            r[jj] = post * hsum(v);
         }
         r
     }
@@ -214,14 +351,15 @@ mod avx2 {
         i: usize,
         nr: usize,
         tiled: bool,
+        post: f32,
         out: &mut [f32],
     ) {
         let mut j = 0;
         while j + 4 <= n {
             let v = if tiled {
-                rows::<4, true>(w, a, nb, j)
+                rows::<4, true>(w, a, nb, j, post)
             } else {
-                rows::<4, false>(w, a, nb, j)
+                rows::<4, false>(w, a, nb, j, post)
             };
             for (jj, v) in v.into_iter().enumerate() {
                 out[(j + jj) * nr + i] = v;
@@ -230,9 +368,9 @@ mod avx2 {
         }
         while j < n {
             out[j * nr + i] = if tiled {
-                rows::<1, true>(w, a, nb, j)[0]
+                rows::<1, true>(w, a, nb, j, post)[0]
             } else {
-                rows::<1, false>(w, a, nb, j)[0]
+                rows::<1, false>(w, a, nb, j, post)[0]
             };
             j += 1;
         }
@@ -243,17 +381,18 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    /// Checks both orders: `n` input rows below [`TILED_MIN_ROWS`] take `vec_dot`'s, others the
-    /// tiled kernel's.
-    fn check_iq4_xs(n: usize) {
-        let ty = GgmlType::IQ4_XS;
+    /// Checks both orders for `ty`: `n` input rows below [`TILED_MIN_ROWS`] take `vec_dot`'s,
+    /// others the tiled kernel's.
+    fn check(ty: GgmlType, n: usize) {
+        let kind = Kind::of(ty).unwrap();
         let (rows, k) = (6, 768);
         let w: Vec<f32> = (0..rows * k)
             .map(|i| ((i * 37 % 101) as f32 - 40.0) / 17.0 + (i as f32 * 0.37).sin())
             .collect();
+        let imat: Vec<f32> = (0..k).map(|i| 1.0 + (i % 7) as f32 * 0.3).collect();
         let rb = ty.row_size(k as u64).unwrap() as usize;
         let mut raw = vec![0u8; rb * rows];
-        qforge_formats::ggml::quantize(ty, &w, &mut raw, k, None).unwrap();
+        qforge_formats::ggml::quantize(ty, &w, &mut raw, k, Some(&imat)).unwrap();
         let mut deq = vec![0.0f32; rows * k];
         qforge_formats::ggml::dequantize(ty, &raw, &mut deq).unwrap();
         let x: Vec<f32> = (0..n * k)
@@ -263,12 +402,17 @@ mod tests {
         let mut fast = vec![0.0; n * 5];
         band(ty, &raw, rb, 1, 5, k, &a, &mut fast);
         let mut row = Row::new(k);
+        let post = kind.post();
         for i in 0..5 {
-            row.decode_iq4_xs(&raw[(1 + i) * rb..][..rb]);
+            row.decode(kind, &raw[(1 + i) * rb..][..rb]);
             for j in 0..n {
-                let slow = dot_scalar(&row, &a, j, k / 256, n >= TILED_MIN_ROWS);
-                assert_eq!(fast[j * 5 + i].to_bits(), slow.to_bits(), "{n}: {i} {j}");
-                let other = dot_scalar(&row, &a, j, k / 256, n < TILED_MIN_ROWS);
+                let slow = dot_scalar(&row, &a, j, k / 256, n >= TILED_MIN_ROWS, post);
+                assert_eq!(
+                    fast[j * 5 + i].to_bits(),
+                    slow.to_bits(),
+                    "{ty} {n}: {i} {j}"
+                );
+                let other = dot_scalar(&row, &a, j, k / 256, n < TILED_MIN_ROWS, post);
                 let (mut exact, mut scale) = (0.0f64, 0.0f64);
                 for e in 0..k {
                     let p = deq[(1 + i) * k + e] as f64
@@ -277,33 +421,64 @@ mod tests {
                     exact += p;
                     scale += p.abs();
                 }
+                assert!(scale > 0.0, "{ty}: all-zero weights");
                 for v in [slow, other] {
-                    assert!((v as f64 - exact).abs() <= 1e-5 * scale, "{v} vs {exact}");
+                    assert!(
+                        (v as f64 - exact).abs() <= 1e-5 * scale,
+                        "{ty}: {v} vs {exact}"
+                    );
                 }
             }
         }
     }
 
-    #[test]
-    fn iq4_xs_vec_dot_order_vector_equals_scalar_and_the_dequantized_dot_product() {
-        check_iq4_xs(TILED_MIN_ROWS - 1);
+    /// Every type with a kernel, both orders.
+    fn check_all(ty: GgmlType) {
+        check(ty, TILED_MIN_ROWS - 1);
+        check(ty, TILED_MIN_ROWS + 3);
     }
 
     #[test]
-    fn iq4_xs_tiled_order_vector_equals_scalar_and_the_dequantized_dot_product() {
-        check_iq4_xs(TILED_MIN_ROWS + 3);
+    fn iq4_xs_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ4_XS);
+    }
+
+    #[test]
+    fn iq3_s_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ3_S);
+    }
+
+    #[test]
+    fn iq2_xxs_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ2_XXS);
+    }
+
+    #[test]
+    fn iq3_xxs_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ3_XXS);
     }
 
     #[test]
     fn iq4_xs_scales_take_four_low_and_two_high_bits() {
-        let mut b = vec![0u8; IQ4_XS_BYTES];
+        let mut b = vec![0u8; Kind::Iq4Xs.block_bytes()];
         b[..2].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());
         b[2] = 0b0000_0110; // sub-block 0: high bits 2, sub-block 1: high bits 1
         b[4] = 0x3A; // sub-block 0: low 10, sub-block 1: low 3
         b[8] = 0xF0; // value 0: index 0, value 16: index 15
         let mut r = Row::new(256);
-        r.decode_iq4_xs(&b);
-        assert_eq!((r.ls[0], r.ls[1], r.ls[2]), (42 - 32, 19 - 32, -32));
+        r.decode(Kind::Iq4Xs, &b);
+        assert_eq!(
+            (r.ls[0], r.ls[1], r.ls[2], r.ls[4]),
+            (42 - 32, 42 - 32, 19 - 32, -32)
+        );
         assert_eq!((r.q[0], r.q[16], r.d[0]), (-127, 113, 0.5));
+    }
+
+    #[test]
+    fn sign_bytes_have_even_parity() {
+        assert_eq!(
+            (sign_byte(0), sign_byte(1), sign_byte(3), sign_byte(127)),
+            (0, 129, 3, 255)
+        );
     }
 }

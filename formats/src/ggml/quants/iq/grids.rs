@@ -45,17 +45,17 @@ const fn signed8<const N: usize>(grid: &[u64; N]) -> [[i8; 8]; N] {
 }
 
 /// `iq2xxs_grid` as 8 magnitudes per point.
-pub(super) static IQ2XXS: [[u8; 8]; 256] = bytes8(&IQ2XXS_GRID);
+pub static IQ2XXS: [[u8; 8]; 256] = bytes8(&IQ2XXS_GRID);
 /// `iq2xs_grid` as 8 magnitudes per point.
-pub(super) static IQ2XS: [[u8; 8]; 512] = bytes8(&IQ2XS_GRID);
+pub static IQ2XS: [[u8; 8]; 512] = bytes8(&IQ2XS_GRID);
 /// `iq2s_grid` as 8 magnitudes per point.
-pub(super) static IQ2S: [[u8; 8]; 1024] = bytes8(&IQ2S_GRID);
+pub static IQ2S: [[u8; 8]; 1024] = bytes8(&IQ2S_GRID);
 /// `iq3xxs_grid` as 4 magnitudes per point.
-pub(super) static IQ3XXS: [[u8; 4]; 256] = bytes4(&IQ3XXS_GRID);
+pub static IQ3XXS: [[u8; 4]; 256] = bytes4(&IQ3XXS_GRID);
 /// `iq3s_grid` as 4 magnitudes per point.
-pub(super) static IQ3S: [[u8; 4]; 512] = bytes4(&IQ3S_GRID);
+pub static IQ3S: [[u8; 4]; 512] = bytes4(&IQ3S_GRID);
 /// `iq1s_grid` as 8 values in {-1, 0, 1} per point.
-pub(super) static IQ1S: [[i8; 8]; NGRID_IQ1S] = signed8(&IQ1S_GRID);
+pub static IQ1S: [[i8; 8]; NGRID_IQ1S] = signed8(&IQ1S_GRID);
 
 /// The sign byte of 7-bit sign index `index & 127` (`ksigns_iq2xs`).
 #[inline]

@@ -25,6 +25,10 @@ mod ternary;
 #[cfg(test)]
 mod tests;
 
+/// The IQ grids as bytes per point (least significant byte of each C entry first), for
+/// kernels that compute with the quantized values directly.
+pub use grids::{IQ1S, IQ2S, IQ2XS, IQ2XXS, IQ3S, IQ3XXS};
+
 use crate::ggml::codec::{Codec, DequantizeFn, QuantizeFn};
 use crate::ggml::types::GgmlType;
 
