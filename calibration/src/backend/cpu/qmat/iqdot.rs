@@ -14,7 +14,7 @@
 use super::super::tinyblas::hsum;
 use super::q8::Q8KRows;
 use half::f16;
-use qforge_formats::ggml::quants::{IQ2XXS, IQ3S, IQ3XXS};
+use qforge_formats::ggml::quants::{IQ2S, IQ2XS, IQ2XXS, IQ3S, IQ3XXS};
 use qforge_formats::ggml::GgmlType;
 
 /// IQ4_NL / IQ4_XS non-linear values (`kvalues_iq4nl`).
@@ -32,6 +32,8 @@ enum Kind {
     Iq3S,
     Iq2Xxs,
     Iq3Xxs,
+    Iq2Xs,
+    Iq2S,
 }
 
 impl Kind {
@@ -41,6 +43,8 @@ impl Kind {
             GgmlType::IQ3_S => Some(Kind::Iq3S),
             GgmlType::IQ2_XXS => Some(Kind::Iq2Xxs),
             GgmlType::IQ3_XXS => Some(Kind::Iq3Xxs),
+            GgmlType::IQ2_XS => Some(Kind::Iq2Xs),
+            GgmlType::IQ2_S => Some(Kind::Iq2S),
             _ => None,
         }
     }
@@ -52,6 +56,8 @@ impl Kind {
             Kind::Iq3S => 110,
             Kind::Iq2Xxs => 66,
             Kind::Iq3Xxs => 98,
+            Kind::Iq2Xs => 74,
+            Kind::Iq2S => 82,
         }
     }
 
@@ -61,7 +67,7 @@ impl Kind {
     fn post(self) -> f32 {
         match self {
             Kind::Iq4Xs | Kind::Iq3S => 1.0,
-            Kind::Iq2Xxs => 0.125,
+            Kind::Iq2Xxs | Kind::Iq2Xs | Kind::Iq2S => 0.125,
             Kind::Iq3Xxs => 0.25,
         }
     }
@@ -120,6 +126,8 @@ impl Row {
                 Kind::Iq3S => decode_iq3_s(b, q, ls),
                 Kind::Iq2Xxs => decode_iq2_xxs(b, q, ls),
                 Kind::Iq3Xxs => decode_iq3_xxs(b, q, ls),
+                Kind::Iq2Xs => decode_iq2_xs(b, q, ls),
+                Kind::Iq2S => decode_iq2_s(b, q, ls),
             }
         }
     }
@@ -202,6 +210,33 @@ fn decode_iq3_xxs(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
                 sign_byte(aux >> (7 * l)),
             );
         }
+    }
+}
+
+/// IQ2_XS: `d`, `qs[32]` (u16: 9-bit grid index, 7-bit sign index), `scales[8]` (4 bits per
+/// 16 values).
+fn decode_iq2_xs(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    let (qs, scales) = (&b[2..66], &b[66..74]);
+    for (i, l) in ls.iter_mut().enumerate() {
+        *l = 2 * ((scales[i / 2] >> (4 * (i % 2))) & 15) as i16 + 1;
+    }
+    for (g, v) in q.chunks_exact_mut(8).zip(qs.chunks_exact(2)) {
+        let v = u16::from_le_bytes([v[0], v[1]]) as u32;
+        put_signed(g, &IQ2XS[(v & 511) as usize], sign_byte(v >> 9));
+    }
+}
+
+/// IQ2_S: `d`, `qs[32]` (low 8 bits of the grid indices), `signs[32]`, `qh[8]` (2 high bits
+/// per index), `scales[8]` (4 bits per 16 values).
+fn decode_iq2_s(b: &[u8], q: &mut [i8], ls: &mut [i16]) {
+    let (qs, signs, qh, scales) = (&b[2..34], &b[34..66], &b[66..74], &b[74..82]);
+    for (i, l) in ls.iter_mut().enumerate() {
+        *l = 2 * ((scales[i / 2] >> (4 * (i % 2))) & 15) as i16 + 1;
+    }
+    for (i, g) in q.chunks_exact_mut(8).enumerate() {
+        let (ib, l) = (i / 4, i % 4);
+        let idx = qs[i] as usize | ((qh[ib] as usize) << (8 - 2 * l) & 0x300);
+        put_signed(g, &IQ2S[idx], signs[i]);
     }
 }
 
@@ -456,6 +491,16 @@ mod tests {
     #[test]
     fn iq3_xxs_vector_equals_scalar_and_the_dequantized_dot_product() {
         check_all(GgmlType::IQ3_XXS);
+    }
+
+    #[test]
+    fn iq2_xs_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ2_XS);
+    }
+
+    #[test]
+    fn iq2_s_vector_equals_scalar_and_the_dequantized_dot_product() {
+        check_all(GgmlType::IQ2_S);
     }
 
     #[test]
