@@ -13,25 +13,16 @@ use std::path::Path;
 /// Tokens evaluated: one llama-perplexity chunk.
 const N_TOKENS: usize = 512;
 
-/// Tolerances `(max |diff| / max |logit|, relative PPL difference)` by weight type.
-///
-/// Not the 1e-5 the design aims at: on this deliberately sharp fixture the rounding of
-/// activations to F16/BF16/Q8 amplifies float summation-order differences. Measured: perturbing
-/// our own matmul inputs by 1 ulp before rounding moves our logits by max |diff| 2.3e-3 (F16),
-/// 1.9e-2 (BF16), 3.4e-2 (Q8_0), 0.10-0.27 (4-bit and K types) and the chunk PPL by 2e-6 (F16),
-/// 2e-5 (BF16, Q8_0, Q4_0), 4e-5 (Q4_1), 1.4e-4..3.9e-4 (K and IQ types) -- the same size as the
-/// differences from llama.cpp below. F32 weights (no activation rounding) agree to 2e-8 in PPL.
-fn tolerance(ty: &str) -> (f64, f64) {
-    match ty {
-        "F32" => (2e-5, 1e-6),
-        "F16" => (5e-4, 2e-5),
-        "BF16" => (3e-3, 5e-5),
-        _ => (5e-2, 2e-3),
-    }
+/// Tolerances `(max |diff| / max |logit|, relative PPL difference)` by weight type: none. The
+/// CPU backend reproduces the summation order of the oracle's x86 AVX2 kernels (llamafile
+/// tinyBLAS, the repacked 8x8 and tiled K-quant kernels, `vec_dot`), so every type the fixture
+/// is quantized to here gives libllama's logits bit for bit.
+fn tolerance(_ty: &str) -> (f64, f64) {
+    (0.0, 0.0)
 }
 
-/// Tolerance of the F16 fixture runs with partial outputs or a short sequence.
-const MAX_REL_LOGIT_DIFF: f64 = 5e-4;
+/// Tolerance of the F16 fixture runs with partial outputs or a short sequence: none.
+const MAX_REL_LOGIT_DIFF: f64 = 0.0;
 
 /// llama-perplexity's per-chunk perplexity: positions `n/2 .. n-1` each predict the next token.
 fn chunk_ppl(logits: &[f32], tokens: &[u32], n_vocab: usize) -> f64 {

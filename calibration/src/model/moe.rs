@@ -5,7 +5,7 @@
 use super::arch::Activation;
 use super::error::ModelError;
 use super::observer::ActivationObserver;
-use super::transformer::{observe, Layer, Model};
+use super::transformer::{matmul_sets, observe, Layer, Model};
 use crate::backend::{Backend, Matrix};
 use std::ops::Range;
 
@@ -19,6 +19,7 @@ pub(super) struct FfnScratch {
     xe: Vec<f32>,
     ye: Vec<f32>,
     probs: Vec<f32>,
+    tmp: (Vec<f32>, Vec<f32>),
 }
 
 /// What a feed-forward block needs from the layer walk.
@@ -28,6 +29,8 @@ pub(super) struct FfnCtx<'a, B: Backend> {
     /// Row ranges of the block's input shown to the observer, one per micro-batch of each
     /// sequence (see [`observe`]).
     pub groups: &'a [Range<usize>],
+    /// The rows of each micro-batch (see [`matmul_sets`]).
+    pub ubs: &'a [Vec<usize>],
 }
 
 /// `down(act(gate(x)) * up(x))` for the rows of `x`, into `out`; with gate and up fused in
@@ -54,14 +57,14 @@ pub(super) fn dense_ffn<B: Backend>(
     observe(observer, &c.layer.up, None, x, ne, c.groups);
     match &c.layer.gate {
         Some(gate) => {
-            be.matmul(mu, 0, x, n, &mut s.up);
+            matmul_sets(be, mu, 0, x, c.ubs, &mut s.up, &mut s.tmp);
             c.model.load(gate, mg)?;
             observe(observer, gate, None, x, ne, c.groups);
-            be.matmul(mg, 0, x, n, &mut s.gate);
+            matmul_sets(be, mg, 0, x, c.ubs, &mut s.gate, &mut s.tmp);
         }
         None => {
             s.fused.resize(n * 2 * ff, 0.0);
-            be.matmul(mu, 0, x, n, &mut s.fused);
+            matmul_sets(be, mu, 0, x, c.ubs, &mut s.fused, &mut s.tmp);
             for (r, row) in s.fused.chunks_exact(2 * ff).enumerate() {
                 s.gate[r * ff..(r + 1) * ff].copy_from_slice(&row[..ff]);
                 s.up[r * ff..(r + 1) * ff].copy_from_slice(&row[ff..]);
@@ -74,7 +77,7 @@ pub(super) fn dense_ffn<B: Backend>(
     }
     c.model.load(&c.layer.down, md)?;
     observe(observer, &c.layer.down, None, &s.act, ff, c.groups);
-    be.matmul(md, 0, &s.act, n, out);
+    matmul_sets(be, md, 0, &s.act, c.ubs, out, &mut s.tmp);
     Ok(())
 }
 
@@ -101,7 +104,7 @@ pub(super) fn moe_ffn<B: Backend>(
     c.model.load(router, mg)?;
     observe(observer, router, None, x, ne, c.groups);
     s.probs.resize(n * n_exp, 0.0);
-    be.matmul(mg, 0, x, n, &mut s.probs);
+    matmul_sets(be, mg, 0, x, c.ubs, &mut s.probs, &mut s.tmp);
     be.soft_max(&mut s.probs, n_exp);
     let mut selected = vec![0usize; n * k];
     let mut weights = vec![0.0f32; n * k];
@@ -164,8 +167,10 @@ pub(super) fn moe_ffn<B: Backend>(
         s.gate.resize(m * ff, 0.0);
         s.up.resize(m * ff, 0.0);
         s.act.resize(m * ff, 0.0);
-        be.matmul(mu, e, &s.xe, m, &mut s.up);
-        be.matmul(mg, e, &s.xe, m, &mut s.gate);
+        // Each micro-batch's rows routed to this expert form one product, as in llama.cpp.
+        let sets = routed_sets(&routed, c.ubs, n);
+        matmul_sets(be, mu, e, &s.xe, &sets, &mut s.up, &mut s.tmp);
+        matmul_sets(be, mg, e, &s.xe, &sets, &mut s.gate, &mut s.tmp);
         be.swiglu(&s.gate, &s.up, ff, &mut s.act);
         if let Some(obs) = observer.as_deref_mut() {
             for g in c.groups {
@@ -181,7 +186,7 @@ pub(super) fn moe_ffn<B: Backend>(
             }
         }
         s.ye.resize(m * ne, 0.0);
-        be.matmul(md, e, &s.act, m, &mut s.ye);
+        matmul_sets(be, md, e, &s.act, &sets, &mut s.ye, &mut s.tmp);
         for (i, &(r, j)) in routed.iter().enumerate() {
             let w = weights[r * k + j];
             let dst = &mut y[(r * k + j) * ne..(r * k + j + 1) * ne];
@@ -201,4 +206,23 @@ pub(super) fn moe_ffn<B: Backend>(
         }
     }
     Ok(())
+}
+
+/// The positions in `routed` (rows routed to one expert, in row order) of each micro-batch's
+/// rows, micro-batch by micro-batch (empty ones dropped).
+fn routed_sets(routed: &[(usize, usize)], ubs: &[Vec<usize>], n_rows: usize) -> Vec<Vec<usize>> {
+    let mut ub_of = vec![usize::MAX; n_rows];
+    for (u, rows) in ubs.iter().enumerate() {
+        for &r in rows {
+            ub_of[r] = u;
+        }
+    }
+    let mut sets = vec![Vec::new(); ubs.len()];
+    for (i, &(r, _)) in routed.iter().enumerate() {
+        if let Some(set) = sets.get_mut(ub_of[r]) {
+            set.push(i);
+        }
+    }
+    sets.retain(|s| !s.is_empty());
+    sets
 }

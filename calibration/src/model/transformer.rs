@@ -459,6 +459,7 @@ impl<B: Backend> Model<B> {
         let mut o = vec![0.0f32; n * ne];
         let mut mats: Vec<B::Matrix> = (0..3).map(|_| be.new_matrix()).collect();
         let mut ffn = moe::FfnScratch::default();
+        let mut tmp = (Vec::new(), Vec::new());
         // Gemma and phi3 scale Q before attention and attend with scale 1.
         let scale = match hp.q_scale {
             Some(_) => 1.0,
@@ -498,7 +499,7 @@ impl<B: Backend> Model<B> {
                     {
                         self.load(name, &mut mats[0])?;
                         observe(&mut observer, name, None, &cur, ne, &lay.groups);
-                        be.matmul(&mats[0], 0, &cur, n, out);
+                        matmul_sets(be, &mats[0], 0, &cur, &lay.ubs, out, &mut tmp);
                         if let Some(b) = bias {
                             be.add_bias(out, b);
                         }
@@ -509,7 +510,7 @@ impl<B: Backend> Model<B> {
                     qkv.resize(n * w, 0.0);
                     self.load(name, &mut mats[0])?;
                     observe(&mut observer, name, None, &cur, ne, &lay.groups);
-                    be.matmul(&mats[0], 0, &cur, n, &mut qkv);
+                    matmul_sets(be, &mats[0], 0, &cur, &lay.ubs, &mut qkv, &mut tmp);
                     if let Some(b) = bias {
                         be.add_bias(&mut qkv, b);
                     }
@@ -564,15 +565,15 @@ impl<B: Backend> Model<B> {
             }
             self.load(&layer.o, &mut mats[0])?;
             observe(&mut observer, &layer.o, None, &attn, qd, &lay.groups);
-            be.matmul(&mats[0], 0, &attn, n, &mut o);
+            matmul_sets(be, &mats[0], 0, &attn, &lay.ubs, &mut o, &mut tmp);
 
             // The last layer keeps only the output rows (inp_out_ids) from here on.
-            let (rows, groups) = if last {
+            let (rows, groups, ubs) = if last {
                 lay.compact(&mut x, ne);
                 lay.compact(&mut o, ne);
-                (lay.n_out, &lay.out_groups)
+                (lay.n_out, &lay.out_groups, &lay.out_ubs)
             } else {
-                (n, &lay.groups)
+                (n, &lay.groups, &lay.ubs)
             };
             if let Some(w) = &layer.post_attn_norm {
                 let normed = &mut cur[..rows * ne];
@@ -588,6 +589,7 @@ impl<B: Backend> Model<B> {
                 model: self,
                 layer,
                 groups,
+                ubs,
             };
             if layer.router.is_some() {
                 moe::moe_ffn(&ctx, normed, &mut mats, &mut ffn, &mut observer, ffn_out)?;
@@ -616,7 +618,7 @@ impl<B: Backend> Model<B> {
         );
         let nv = hp.n_vocab;
         let mut logits = vec![0.0f32; rows * nv];
-        be.matmul(&mats[0], 0, normed, rows, &mut logits);
+        matmul_sets(be, &mats[0], 0, normed, &lay.out_ubs, &mut logits, &mut tmp);
         if let Some(b) = &self.output_bias {
             be.add_bias(&mut logits, b);
         }
@@ -652,6 +654,10 @@ struct BatchLayout {
     groups: Vec<Range<usize>>,
     /// The same, restricted to the output rows and in compacted row numbers.
     out_groups: Vec<Range<usize>>,
+    /// The rows of each micro-batch, in llama.cpp's order (each sequence's piece in turn).
+    ubs: Vec<Vec<usize>>,
+    /// The same for the output rows, in compacted row numbers.
+    out_ubs: Vec<Vec<usize>>,
 }
 
 impl BatchLayout {
@@ -676,7 +682,22 @@ impl BatchLayout {
             positions,
             groups: Vec::new(),
             out_groups: Vec::new(),
+            ubs: Vec::new(),
+            out_ubs: Vec::new(),
         };
+        for ub in split_equal(&lay.lens) {
+            let (mut rows, mut outs) = (Vec::new(), Vec::new());
+            for (s, r) in &ub {
+                let off = lay.offsets[*s];
+                rows.extend(off + r.start..off + r.end);
+                let c = lay.out_offsets[*s];
+                outs.extend((r.start.max(first_output)..r.end).map(|p| c + p - first_output));
+            }
+            lay.ubs.push(rows);
+            if !outs.is_empty() {
+                lay.out_ubs.push(outs);
+            }
+        }
         for (s, ub) in lay.ubatches() {
             let off = lay.offsets[s];
             lay.groups.push(off + ub.start..off + ub.end);
@@ -697,7 +718,7 @@ impl BatchLayout {
     /// into micro-batches of [`N_UBATCH`]. Returned as `(sequence, positions)` pieces, micro-batch
     /// after micro-batch. The piece length decides the attention kernel (tiled from 64 rows).
     fn ubatches(&self) -> Vec<(usize, Range<usize>)> {
-        split_equal(&self.lens)
+        split_equal(&self.lens).into_iter().flatten().collect()
     }
 
     /// Moves each sequence's output rows (`width` values each) to the front of `buf`, in order.
@@ -712,8 +733,9 @@ impl BatchLayout {
     }
 }
 
-/// llama.cpp's `split_equal` over sequences of lengths `lens` (see `BatchLayout::ubatches`).
-fn split_equal(lens: &[usize]) -> Vec<(usize, Range<usize>)> {
+/// llama.cpp's `split_equal` over sequences of lengths `lens` (see `BatchLayout::ubatches`):
+/// the micro-batches, each a list of `(sequence, positions)` pieces.
+fn split_equal(lens: &[usize]) -> Vec<Vec<(usize, Range<usize>)>> {
     let mut done = vec![0usize; lens.len()];
     let mut out = Vec::new();
     loop {
@@ -722,18 +744,66 @@ fn split_equal(lens: &[usize]) -> Vec<(usize, Range<usize>)> {
             break;
         };
         let t = (N_UBATCH / active.len()).max(1).min(shortest);
+        let mut ub = Vec::with_capacity(active.len());
         for s in active {
-            out.push((s, done[s]..done[s] + t));
+            ub.push((s, done[s]..done[s] + t));
             done[s] += t;
         }
+        out.push(ub);
     }
     out
+}
+
+/// `be.matmul` one micro-batch at a time, as llama.cpp's graph runs each micro-batch's product
+/// on its own (kernel choices follow the micro-batch's row count): `sets` holds the rows of `x`
+/// (`m.n_cols()` wide) of each micro-batch, in order; results go to the same rows of `out`
+/// (`m.n_rows()` wide). Rows in no set are left alone.
+pub(super) fn matmul_sets<B: Backend>(
+    be: &B,
+    m: &B::Matrix,
+    expert: usize,
+    x: &[f32],
+    sets: &[Vec<usize>],
+    out: &mut [f32],
+    tmp: &mut (Vec<f32>, Vec<f32>),
+) {
+    use crate::backend::Matrix;
+    let (k, nr) = (m.n_cols(), m.n_rows());
+    for set in sets {
+        let Some(&first) = set.first() else {
+            continue;
+        };
+        let n = set.len();
+        if set.iter().enumerate().all(|(i, &r)| r == first + i) {
+            be.matmul(
+                m,
+                expert,
+                &x[first * k..(first + n) * k],
+                n,
+                &mut out[first * nr..(first + n) * nr],
+            );
+            continue;
+        }
+        let (xs, os) = tmp;
+        xs.clear();
+        for &r in set {
+            xs.extend_from_slice(&x[r * k..(r + 1) * k]);
+        }
+        os.resize(n * nr, 0.0);
+        be.matmul(m, expert, xs, n, os);
+        for (i, &r) in set.iter().enumerate() {
+            out[r * nr..(r + 1) * nr].copy_from_slice(&os[i * nr..(i + 1) * nr]);
+        }
+    }
 }
 
 /// The micro-batch pieces [`Model::eval_batch`] cuts `seqs` into.
 #[cfg(test)]
 pub(super) fn ubatch_pieces(seqs: &[&[u32]]) -> Vec<(usize, Range<usize>)> {
     split_equal(&seqs.iter().map(|s| s.len()).collect::<Vec<_>>())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per row range of
