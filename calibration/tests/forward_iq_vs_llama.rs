@@ -76,7 +76,9 @@ fn grid_iq_quants_with_an_imatrix_match_llama() {
             .args(["-c", "128", "--chunks", "8", "-t", "2"]),
     );
     let mut failures = Vec::new();
-    for ty in ["IQ3_S", "IQ2_XXS", "IQ3_XXS", "IQ2_XS", "IQ2_S"] {
+    for ty in [
+        "IQ3_S", "IQ2_XXS", "IQ3_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M",
+    ] {
         let q = s.join(format!("eval-{ty}.gguf"));
         let mut cmd = llama(&dir, "llama-quantize");
         cmd.arg("--imatrix").arg(&imatrix);
