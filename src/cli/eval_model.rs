@@ -137,16 +137,17 @@ impl EvalModel {
     /// `observer` (what llama-imatrix collects from).
     pub fn eval_observed(
         &self,
-        tokens: &[u32],
+        seqs: &[Vec<u32>],
         observer: &mut dyn ActivationObserver,
-    ) -> Result<Vec<f32>, EvalError> {
+    ) -> Result<Vec<Vec<f32>>, EvalError> {
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
         self.model
-            .eval(tokens, 0, Some(observer))
+            .eval_batch(&refs, 0, Some(observer))
             .map_err(EvalError::model)
     }
 
-    /// The forward pass as the evaluations call it: several independent sequences at once
-    /// (bit-identical to one evaluation per sequence, faster), the logits of each from `first` on.
+    /// The forward pass as the evaluations call it: several independent sequences at once, in
+    /// llama.cpp's micro-batches (see `Model::eval_batch`), the logits of each from `first` on.
     pub fn eval_batch(&self, seqs: &[Vec<u32>], first: usize) -> Result<Vec<Vec<f32>>, EvalError> {
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
         self.model

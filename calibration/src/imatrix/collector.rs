@@ -1,11 +1,11 @@
 //! The activation statistics llama-imatrix's `collect_imatrix` callback accumulates.
 
+use super::layout::MIN_ROWS;
 use super::ImatrixError;
 use crate::model::ActivationObserver;
 use qforge_formats::imatrix::{Imatrix, ImatrixEntry};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
+use std::collections::BTreeMap;
 
 /// Columns per parallel task when accumulating one product's rows.
 const COLS_PER_TASK: usize = 512;
@@ -22,8 +22,8 @@ struct Stats {
 /// in the order the rows arrive, and the number of rows, as llama-imatrix does:
 ///
 /// * dense products only for `blk.*` weights (and `output.weight` with `process_output`), and
-///   not for positions whose llama.cpp micro-batch has fewer than 16 rows (set per chunk with
-///   [`Collector::begin_chunk`]);
+///   not for a micro-batch of fewer than [`MIN_ROWS`] rows (llama-imatrix ignores such a
+///   `MUL_MAT`; the observer shows one micro-batch per call);
 /// * expert products (`expert` given) for every weight, one row of sums and one count per
 ///   expert, `n_expert` of them.
 ///
@@ -34,8 +34,6 @@ pub struct Collector {
     process_output: bool,
     n_expert: usize,
     stats: BTreeMap<String, Stats>,
-    skipped: Vec<Range<usize>>,
-    next_pos: HashMap<String, usize>,
     error: Option<ImatrixError>,
 }
 
@@ -46,17 +44,8 @@ impl Collector {
             process_output,
             n_expert,
             stats: BTreeMap::new(),
-            skipped: Vec::new(),
-            next_pos: HashMap::new(),
             error: None,
         }
-    }
-
-    /// Starts a new chunk (positions restart at 0) whose positions in `skipped` are ignored by
-    /// dense products.
-    pub fn begin_chunk(&mut self, skipped: Vec<Range<usize>>) {
-        self.skipped = skipped;
-        self.next_pos.clear();
     }
 
     /// The first error met while observing (overflow, inconsistent shapes), if any; observation
@@ -114,16 +103,8 @@ impl Collector {
         rows: &[f32],
         n_cols: usize,
     ) -> Result<(), ImatrixError> {
-        let n_rows = rows.len() / n_cols;
-        let p0 = *self.next_pos.get(weight).unwrap_or(&0);
-        self.next_pos.insert(weight.to_string(), p0 + n_rows);
-        let kept: Vec<&[f32]> = rows
-            .chunks_exact(n_cols)
-            .enumerate()
-            .filter(|(i, _)| !self.skipped.iter().any(|r| r.contains(&(p0 + i))))
-            .map(|(_, r)| r)
-            .collect();
-        if kept.is_empty() {
+        let kept: Vec<&[f32]> = rows.chunks_exact(n_cols).collect();
+        if kept.len() < MIN_ROWS {
             return Ok(());
         }
         let e = self.stats.entry(weight.to_string()).or_default();
@@ -222,45 +203,46 @@ impl ActivationObserver for Collector {
 }
 
 #[cfg(test)]
-// The skip lists here are lists of ranges that happen to hold one range.
-#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+
+    /// `n` rows of two columns: `[i, 1]`.
+    fn rows(n: usize) -> Vec<f32> {
+        (0..n).flat_map(|i| [i as f32, 1.0]).collect()
+    }
 
     #[test]
     fn sums_squares_per_column_and_counts_rows() {
         let mut c = Collector::new(false, 0);
-        c.begin_chunk(vec![]);
-        c.observe("blk.0.attn_q.weight", None, &[1.0, 2.0, 3.0, -1.0], 2);
-        c.observe("blk.0.attn_q.weight", None, &[0.5, 0.0], 2);
-        c.observe("output.weight", None, &[1.0, 1.0], 2);
-        c.observe("token_embd.weight", None, &[1.0, 1.0], 2);
-        let m = c.into_imatrix(3, vec!["t.txt".into()]);
+        c.observe("blk.0.attn_q.weight", None, &rows(16), 2);
+        c.observe("blk.0.attn_q.weight", None, &rows(20), 2);
+        // Fewer than 16 rows: ignored, as llama-imatrix ignores such a product.
+        c.observe("blk.0.attn_q.weight", None, &rows(15), 2);
+        c.observe("output.weight", None, &rows(16), 2);
+        c.observe("token_embd.weight", None, &rows(16), 2);
+        let m = c.into_imatrix(12, vec!["t.txt".into()]);
         assert_eq!(m.entries.len(), 1);
         let e = &m.entries["blk.0.attn_q.weight"];
-        assert_eq!(e.sums, [1.0 + 9.0 + 0.25, 4.0 + 1.0]);
-        assert_eq!(e.counts, [3]);
-        assert_eq!((m.chunk_count, m.chunk_size), (1, 3));
+        let sq = |n: usize| (0..n).map(|i| (i * i) as f32).sum::<f32>();
+        assert_eq!(e.sums, [sq(16) + sq(20), 36.0]);
+        assert_eq!(e.counts, [36]);
+        assert_eq!((m.chunk_count, m.chunk_size), (3, 12));
     }
 
     #[test]
-    fn output_only_with_process_output_and_skipped_positions_ignored() {
+    fn output_only_with_process_output_and_short_micro_batches_ignored() {
         let mut c = Collector::new(true, 0);
-        c.begin_chunk(vec![1..2]);
-        c.observe("output.weight", None, &[1.0, 2.0, 3.0], 1);
-        c.begin_chunk(vec![1..2]);
-        c.observe("output.weight", None, &[1.0], 1);
-        c.observe("output.weight", None, &[2.0, 3.0], 1);
-        let m = c.into_imatrix(2, vec![]);
+        c.observe("output.weight", None, &rows(16), 2);
+        c.observe("output.weight", None, &rows(3), 2);
+        let m = c.into_imatrix(16, vec![]);
         let e = &m.entries["output.weight"];
-        assert_eq!(e.sums, [1.0 + 9.0 + 1.0 + 9.0]);
-        assert_eq!(e.counts, [4]);
+        assert_eq!(e.counts, [16]);
+        assert_eq!(e.sums[1], 16.0);
     }
 
     #[test]
     fn experts_have_their_own_rows_and_counts() {
         let mut c = Collector::new(false, 3);
-        c.begin_chunk(vec![0..100]);
         c.observe(
             "blk.0.ffn_up_exps.weight",
             Some(2),
@@ -283,8 +265,8 @@ mod tests {
             c.take_error(),
             Some(ImatrixError::Inconsistent { .. })
         ));
-        c.observe("blk.0.attn_q.weight", None, &[f32::MAX], 1);
-        c.observe("blk.0.attn_q.weight", None, &[f32::MAX], 1);
+        c.observe("blk.0.attn_q.weight", None, &[f32::MAX; 16], 1);
+        c.observe("blk.0.attn_q.weight", None, &[f32::MAX; 16], 1);
         assert!(matches!(
             c.take_error(),
             Some(ImatrixError::NonFinite { .. })
@@ -303,7 +285,6 @@ mod tests {
                 .unwrap()
                 .install(|| {
                     let mut c = Collector::new(false, 0);
-                    c.begin_chunk(vec![]);
                     c.observe("blk.0.ffn_down.weight", None, &rows, 1500);
                     c.into_imatrix(64, vec![])
                 })

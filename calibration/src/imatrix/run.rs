@@ -8,10 +8,11 @@ use crate::eval::{ChunkPlan, EvalError};
 use crate::model::ActivationObserver;
 use qforge_formats::imatrix::Imatrix;
 
-/// A forward pass that returns the logits of every position of `tokens` (one sequence, a fresh
-/// context) and shows the inputs of its weight products to the observer.
+/// A forward pass that returns the logits of every position of each sequence (independent
+/// sequences evaluated together as `Model::eval_batch` does) and shows the inputs of its weight
+/// products to the observer, micro-batch by micro-batch.
 pub type ObservedEvalFn<'a> =
-    dyn FnMut(&[u32], &mut dyn ActivationObserver) -> Result<Vec<f32>, EvalError> + 'a;
+    dyn FnMut(&[Vec<u32>], &mut dyn ActivationObserver) -> Result<Vec<Vec<f32>>, EvalError> + 'a;
 
 /// What an imatrix run needs besides the model and the tokens.
 #[derive(Debug, Clone)]
@@ -65,39 +66,36 @@ pub fn compute_imatrix(
     let layout = BatchLayout::new(plan.n_ctx, params.n_batch, params.n_ubatch);
     let mut collector = Collector::new(params.process_output, params.n_expert);
     let nv = params.n_vocab;
-    let mut chunk = 0usize;
     let result = {
-        // One chunk per call: the collector sums each chunk's rows in order.
-        let mut observed = |inputs: &[Vec<u32>],
-                            first: usize|
-         -> Result<Vec<Vec<f32>>, EvalError> {
-            let mut out = Vec::with_capacity(inputs.len());
-            for input in inputs {
-                collector.begin_chunk(layout.skipped(layout.seqs_in_batch(chunk, plan.n_chunk)));
-                chunk += 1;
-                let mut logits = eval(input, &mut collector)?;
+        // The chunks of one llama-imatrix batch go through the model together, so the collector
+        // sees llama.cpp's micro-batches (the same positions of every chunk) in its order.
+        let mut observed =
+            |inputs: &[Vec<u32>], first: usize| -> Result<Vec<Vec<f32>>, EvalError> {
+                let outs = eval(inputs, &mut collector)?;
                 if collector.failed() {
                     // The collector keeps its error for the caller; the perplexity loop only stops.
                     return Err(EvalError::model(StopCollection));
                 }
-                if logits.len() != input.len() * nv {
-                    return Err(EvalError::LogitCount {
-                        got: logits.len(),
-                        expected: input.len() * nv,
-                    });
+                let mut kept = Vec::with_capacity(outs.len());
+                for (input, mut logits) in inputs.iter().zip(outs) {
+                    if logits.len() != input.len() * nv {
+                        return Err(EvalError::LogitCount {
+                            got: logits.len(),
+                            expected: input.len() * nv,
+                        });
+                    }
+                    logits.drain(..first * nv);
+                    kept.push(logits);
                 }
-                logits.drain(..first * nv);
-                out.push(logits);
-            }
-            Ok(out)
-        };
+                Ok(kept)
+            };
         perplexity(
             tokens,
             PerplexityParams {
                 plan,
                 n_vocab: nv,
                 bos: params.bos,
-                n_seq: 1,
+                n_seq: layout.n_seq,
             },
             &mut observed,
             None,

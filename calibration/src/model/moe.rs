@@ -7,7 +7,6 @@ use super::error::ModelError;
 use super::observer::ActivationObserver;
 use super::transformer::{matmul_sets, observe, Layer, Model};
 use crate::backend::{Backend, Matrix};
-use std::ops::Range;
 
 /// Reused buffers of the feed-forward blocks.
 #[derive(Default)]
@@ -26,9 +25,6 @@ pub(super) struct FfnScratch {
 pub(super) struct FfnCtx<'a, B: Backend> {
     pub model: &'a Model<B>,
     pub layer: &'a Layer,
-    /// Row ranges of the block's input shown to the observer, one per micro-batch of each
-    /// sequence (see [`observe`]).
-    pub groups: &'a [Range<usize>],
     /// The rows of each micro-batch (see [`matmul_sets`]).
     pub ubs: &'a [Vec<usize>],
 }
@@ -54,12 +50,12 @@ pub(super) fn dense_ffn<B: Backend>(
         unreachable!("three matrices")
     };
     c.model.load(&c.layer.up, mu)?;
-    observe(observer, &c.layer.up, None, x, ne, c.groups);
+    observe(observer, &c.layer.up, None, x, ne, c.ubs);
     match &c.layer.gate {
         Some(gate) => {
             matmul_sets(be, mu, 0, x, c.ubs, &mut s.up, &mut s.tmp);
             c.model.load(gate, mg)?;
-            observe(observer, gate, None, x, ne, c.groups);
+            observe(observer, gate, None, x, ne, c.ubs);
             matmul_sets(be, mg, 0, x, c.ubs, &mut s.gate, &mut s.tmp);
         }
         None => {
@@ -76,7 +72,7 @@ pub(super) fn dense_ffn<B: Backend>(
         Activation::GeGlu => be.geglu(&s.gate, &s.up, ff, &mut s.act),
     }
     c.model.load(&c.layer.down, md)?;
-    observe(observer, &c.layer.down, None, &s.act, ff, c.groups);
+    observe(observer, &c.layer.down, None, &s.act, ff, c.ubs);
     matmul_sets(be, md, 0, &s.act, c.ubs, out, &mut s.tmp);
     Ok(())
 }
@@ -102,7 +98,7 @@ pub(super) fn moe_ffn<B: Backend>(
 
     // Gating: softmax over the router logits, top-k, weights divided by their (clamped) sum.
     c.model.load(router, mg)?;
-    observe(observer, router, None, x, ne, c.groups);
+    observe(observer, router, None, x, ne, c.ubs);
     s.probs.resize(n * n_exp, 0.0);
     matmul_sets(be, mg, 0, x, c.ubs, &mut s.probs, &mut s.tmp);
     be.soft_max(&mut s.probs, n_exp);
@@ -149,42 +145,26 @@ pub(super) fn moe_ffn<B: Backend>(
         for (i, &(r, _)) in routed.iter().enumerate() {
             s.xe[i * ne..(i + 1) * ne].copy_from_slice(&x[r * ne..(r + 1) * ne]);
         }
-        // llama-imatrix sees, per micro-batch, the rows routed to this expert.
-        if let Some(obs) = observer.as_deref_mut() {
-            for g in c.groups {
-                let idx: Vec<usize> = (0..m).filter(|&i| g.contains(&routed[i].0)).collect();
-                if idx.is_empty() {
-                    continue;
-                }
-                let rows: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| s.xe[i * ne..(i + 1) * ne].iter().copied())
-                    .collect();
-                obs.observe(&c.layer.up, Some(e), &rows, ne);
-                obs.observe(gate, Some(e), &rows, ne);
-            }
-        }
+        // Each micro-batch's rows routed to this expert form one product, as in llama.cpp.
+        let sets = routed_sets(&routed, c.ubs, n);
+        // llama-imatrix sees, per micro-batch, the rows routed to this expert, slot by slot.
+        let obs_sets: Vec<Vec<usize>> = sets
+            .iter()
+            .map(|set| {
+                let mut v = set.clone();
+                v.sort_by_key(|&i| (routed[i].1, routed[i].0));
+                v
+            })
+            .collect();
+        observe(observer, &c.layer.up, Some(e), &s.xe, ne, &obs_sets);
+        observe(observer, gate, Some(e), &s.xe, ne, &obs_sets);
         s.gate.resize(m * ff, 0.0);
         s.up.resize(m * ff, 0.0);
         s.act.resize(m * ff, 0.0);
-        // Each micro-batch's rows routed to this expert form one product, as in llama.cpp.
-        let sets = routed_sets(&routed, c.ubs, n);
         matmul_sets(be, mu, e, &s.xe, &sets, &mut s.up, &mut s.tmp);
         matmul_sets(be, mg, e, &s.xe, &sets, &mut s.gate, &mut s.tmp);
         be.swiglu(&s.gate, &s.up, ff, &mut s.act);
-        if let Some(obs) = observer.as_deref_mut() {
-            for g in c.groups {
-                let idx: Vec<usize> = (0..m).filter(|&i| g.contains(&routed[i].0)).collect();
-                if idx.is_empty() {
-                    continue;
-                }
-                let rows: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| s.act[i * ff..(i + 1) * ff].iter().copied())
-                    .collect();
-                obs.observe(&c.layer.down, Some(e), &rows, ff);
-            }
-        }
+        observe(observer, &c.layer.down, Some(e), &s.act, ff, &obs_sets);
         s.ye.resize(m * ne, 0.0);
         matmul_sets(be, md, e, &s.act, &sets, &mut s.ye, &mut s.tmp);
         for (i, &(r, j)) in routed.iter().enumerate() {

@@ -498,7 +498,7 @@ impl<B: Backend> Model<B> {
                         names.iter().zip(biases).zip([&mut q, &mut k, &mut v])
                     {
                         self.load(name, &mut mats[0])?;
-                        observe(&mut observer, name, None, &cur, ne, &lay.groups);
+                        observe(&mut observer, name, None, &cur, ne, &lay.ubs);
                         matmul_sets(be, &mats[0], 0, &cur, &lay.ubs, out, &mut tmp);
                         if let Some(b) = bias {
                             be.add_bias(out, b);
@@ -509,7 +509,7 @@ impl<B: Backend> Model<B> {
                     let w = qd + 2 * kvd;
                     qkv.resize(n * w, 0.0);
                     self.load(name, &mut mats[0])?;
-                    observe(&mut observer, name, None, &cur, ne, &lay.groups);
+                    observe(&mut observer, name, None, &cur, ne, &lay.ubs);
                     matmul_sets(be, &mats[0], 0, &cur, &lay.ubs, &mut qkv, &mut tmp);
                     if let Some(b) = bias {
                         be.add_bias(&mut qkv, b);
@@ -537,7 +537,7 @@ impl<B: Backend> Model<B> {
             be.to_f16(&v, &mut vc);
             {
                 // One job per micro-batch of each sequence, over that sequence's cache.
-                let mut jobs = Vec::with_capacity(lay.groups.len());
+                let mut jobs = Vec::new();
                 let mut rest: &mut [f32] = &mut attn;
                 // Jobs in row order, so that each takes the next piece of the output buffer.
                 let mut pieces = lay.ubatches();
@@ -564,16 +564,16 @@ impl<B: Backend> Model<B> {
                 be.attention(&mut jobs, scale);
             }
             self.load(&layer.o, &mut mats[0])?;
-            observe(&mut observer, &layer.o, None, &attn, qd, &lay.groups);
+            observe(&mut observer, &layer.o, None, &attn, qd, &lay.ubs);
             matmul_sets(be, &mats[0], 0, &attn, &lay.ubs, &mut o, &mut tmp);
 
             // The last layer keeps only the output rows (inp_out_ids) from here on.
-            let (rows, groups, ubs) = if last {
+            let (rows, ubs) = if last {
                 lay.compact(&mut x, ne);
                 lay.compact(&mut o, ne);
-                (lay.n_out, &lay.out_groups, &lay.out_ubs)
+                (lay.n_out, &lay.out_ubs)
             } else {
-                (n, &lay.groups, &lay.ubs)
+                (n, &lay.ubs)
             };
             if let Some(w) = &layer.post_attn_norm {
                 let normed = &mut cur[..rows * ne];
@@ -588,7 +588,6 @@ impl<B: Backend> Model<B> {
             let ctx = moe::FfnCtx {
                 model: self,
                 layer,
-                groups,
                 ubs,
             };
             if layer.router.is_some() {
@@ -608,14 +607,7 @@ impl<B: Backend> Model<B> {
         let normed = &mut cur[..rows * ne];
         be.rms_norm(&x[..rows * ne], &self.output_norm, hp.rms_eps, normed);
         self.load(&self.output, &mut mats[0])?;
-        observe(
-            &mut observer,
-            &self.output,
-            None,
-            normed,
-            ne,
-            &lay.out_groups,
-        );
+        observe(&mut observer, &self.output, None, normed, ne, &lay.out_ubs);
         let nv = hp.n_vocab;
         let mut logits = vec![0.0f32; rows * nv];
         matmul_sets(be, &mats[0], 0, normed, &lay.out_ubs, &mut logits, &mut tmp);
@@ -650,10 +642,6 @@ struct BatchLayout {
     n_out: usize,
     /// Position of each row within its sequence.
     positions: Vec<u32>,
-    /// Row ranges of the micro-batches, sequence by sequence (what the observer is shown).
-    groups: Vec<Range<usize>>,
-    /// The same, restricted to the output rows and in compacted row numbers.
-    out_groups: Vec<Range<usize>>,
     /// The rows of each micro-batch, in llama.cpp's order (each sequence's piece in turn).
     ubs: Vec<Vec<usize>>,
     /// The same for the output rows, in compacted row numbers.
@@ -680,8 +668,6 @@ impl BatchLayout {
             n_rows,
             n_out,
             positions,
-            groups: Vec::new(),
-            out_groups: Vec::new(),
             ubs: Vec::new(),
             out_ubs: Vec::new(),
         };
@@ -696,16 +682,6 @@ impl BatchLayout {
             lay.ubs.push(rows);
             if !outs.is_empty() {
                 lay.out_ubs.push(outs);
-            }
-        }
-        for (s, ub) in lay.ubatches() {
-            let off = lay.offsets[s];
-            lay.groups.push(off + ub.start..off + ub.end);
-            let (a, b) = (ub.start.max(first_output), ub.end);
-            if a < b {
-                let c = lay.out_offsets[s];
-                lay.out_groups
-                    .push(c + a - first_output..c + b - first_output);
             }
         }
         lay
@@ -806,22 +782,37 @@ pub(super) fn ubatch_pieces(seqs: &[&[u32]]) -> Vec<(usize, Range<usize>)> {
         .collect()
 }
 
-/// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per row range of
-/// `groups` (the micro-batches of each sequence, in order).
+/// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per micro-batch with its
+/// rows in llama.cpp's order (`sets`: row numbers of each micro-batch, as [`matmul_sets`] takes).
 pub(super) fn observe(
     observer: &mut Option<&mut dyn ActivationObserver>,
     name: &str,
     expert: Option<usize>,
     buf: &[f32],
     n_cols: usize,
-    groups: &[Range<usize>],
+    sets: &[Vec<usize>],
 ) {
     let Some(obs) = observer.as_deref_mut() else {
         return;
     };
-    for g in groups {
-        if !g.is_empty() {
-            obs.observe(name, expert, &buf[g.start * n_cols..g.end * n_cols], n_cols);
+    let mut rows = Vec::new();
+    for set in sets {
+        let Some(&first) = set.first() else {
+            continue;
+        };
+        if set.iter().enumerate().all(|(i, &r)| r == first + i) {
+            obs.observe(
+                name,
+                expert,
+                &buf[first * n_cols..(first + set.len()) * n_cols],
+                n_cols,
+            );
+        } else {
+            rows.clear();
+            for &r in set {
+                rows.extend_from_slice(&buf[r * n_cols..(r + 1) * n_cols]);
+            }
+            obs.observe(name, expert, &rows, n_cols);
         }
     }
 }
