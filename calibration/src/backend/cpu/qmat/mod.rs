@@ -1,13 +1,20 @@
 //! Products with quantized weights by integer dot products over ggml blocks, summed in the order
 //! of llama.cpp's x86 AVX2 CPU kernels, so that a forward pass gives llama.cpp's logits bit for
-//! bit. Each weight type takes the path the pinned llama.cpp takes for it on AVX2:
+//! bit. Each weight type takes the path the pinned llama.cpp takes for it on AVX2, decided per
+//! micro-batch by its row count `n` (the caller passes one micro-batch at a time):
 //!
-//! | weight | rows % 8 == 0 (CPU_REPACK buffer) | otherwise, ≥ 2 input rows | 1 input row |
-//! |---|---|---|---|
-//! | Q4_0, IQ4_NL | `gemm/gemv_*_8x8_q8_0` ([`q0::block_sums`]) | tinyBLAS_Q0 ([`q0::lanes`]) | `vec_dot` |
-//! | Q8_0, Q5_0 | — | tinyBLAS_Q0 ([`q0::lanes`]) | `vec_dot` (same order) |
+//! | weight | path | order here |
+//! |---|---|---|
+//! | Q4_0, IQ4_NL, rows % 8 == 0 | CPU_REPACK `gemm/gemv_*_8x8_q8_0` | [`q0::block_sums`] |
+//! | Q4_K, rows % 8 == 0 | CPU_REPACK `gemm_q4_K_8x8_q8_K` (n - n%4 rows), `gemv` (the rest) | [`repack_q4k`] |
+//! | Q8_0, Q5_0 (and Q4_0, IQ4_NL otherwise) | llamafile `tinyBLAS_Q0_AVX` (n ≥ 2), `vec_dot` | [`q0::lanes`] |
+//! | Q2_K..Q6_K | `ggml-cpu/tiled` (n ≥ 8), `ggml_vec_dot_*_q8_K` | [`kdot`] |
+//! | IQ4_XS, IQ3_S/XXS, IQ2_S/XS/XXS, IQ1_S/M | `ggml-cpu/tiled` (n ≥ 8), `ggml_vec_dot_*_q8_K` | [`iqdot`] |
+//! | Q4_1, Q5_1 | `ggml_vec_dot_q{4,5}_1_q8_1` | [`q1`] |
 //!
-//! Activations are quantized to the weight's `vec_dot_type` first ([`q8`]).
+//! Activations are quantized to the weight's `vec_dot_type` first ([`q8`], [`q1::Q8_1Rows`],
+//! [`repack_q4k::quantize_acts`]). Not covered: IQ4_NL with one input row (`vec_dot`'s two
+//! alternating accumulators; the lane order is used).
 
 pub mod iqdot;
 pub mod kdot;
@@ -42,8 +49,7 @@ pub struct QMatrix {
 impl QMatrix {
     /// Whether weights of type `ty` with rows of `k` have an exact product here.
     pub fn supports(ty: GgmlType, k: usize) -> bool {
-        (q0::is_q0(ty) && k % 32 == 0)
-            || (q1::supports(ty) && k % 32 == 0)
+        ((q0::is_q0(ty) || q1::supports(ty)) && k % 32 == 0)
             || ((kdot::supports(ty) || iqdot::supports(ty)) && k % 256 == 0)
     }
 

@@ -170,6 +170,8 @@ mod avx2 {
         _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
     }
 
+    // The tile indices address the accumulators, the rows and the scales together.
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn lanes(
         w: &Q0Weight,
