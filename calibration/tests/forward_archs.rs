@@ -12,27 +12,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Tolerances `(max |diff| / max |logit|, relative PPL difference)` by architecture and weight
-/// type. For the SwiGLU families, those of forward_vs_llama.rs: F32 weights (no activation
-/// rounding) agree to float summation order (measured 1.1e-6..3.2e-6 in logits, <= 3e-7 in PPL);
-/// F16 and Q8_0 round the activations, which amplifies summation-order differences (measured
-/// <= 3.5e-4 and 3.3e-3).
-///
-/// Gemma's GELU goes through ggml's F16 table (the gate rounded to F16, the table's F16 result):
-/// a summation-order difference of 1 ulp that moves a gate value across an F16 rounding boundary
-/// changes its GELU by one F16 ulp (~5e-4 relative), so even F32 weights differ more (measured
-/// 8.2e-5 / 4.8e-5 in logits). gemma2's output layer is its token embedding, so its fixture's
-/// predictions are poor (PPL ~3e6, mean NLL ~15): the PPL difference, a difference of mean NLLs,
-/// follows the absolute logit differences (measured 1.3e-4 F16, 5.1e-3 Q8_0).
-fn tolerance(arch: &str, ty: &str) -> (f64, f64) {
-    let gelu = arch.starts_with("gemma");
-    match (gelu, ty) {
-        (false, "F32") => (2e-5, 1e-6),
-        (false, "F16") => (5e-4, 2e-5),
-        (false, _) => (5e-2, 2e-3),
-        (true, "F32") => (2e-4, 2e-5),
-        (true, "F16") => (1e-3, 1e-3),
-        (true, _) => (5e-2, 1e-2),
-    }
+/// type: none. The CPU backend reproduces the oracle's AVX2 summation order for every product,
+/// so every architecture gives libllama's logits bit for bit in F32, F16 and Q8_0 (including
+/// Gemma's GELU through ggml's F16 table, where one ulp of summation difference used to move a
+/// gate across an F16 rounding boundary).
+fn tolerance(_arch: &str, _ty: &str) -> (f64, f64) {
+    (0.0, 0.0)
 }
 
 fn arch_fixture(arch: &str) -> PathBuf {

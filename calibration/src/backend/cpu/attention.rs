@@ -322,7 +322,8 @@ fn one_row<'a>(
         for (a, &b) in acc.iter_mut().zip(val(j)) {
             *a = f16::from_f32(b.to_f32().mul_add(vs, a.to_f32()));
         }
-        s = s * ms + vs;
+        // GCC contracts `S = S*ms + vs` into one fused multiply-add.
+        s = s.mul_add(ms, vs);
     }
     let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
     for (o, &a) in out.iter_mut().zip(acc.iter()) {
