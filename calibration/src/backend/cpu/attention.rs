@@ -247,8 +247,11 @@ fn exp_sum_tile(x: &mut [f32; KV_TILE], max: f32) -> f64 {
     sum
 }
 
+dispatch!(fn one_row_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) => one_row_body);
+
 /// The one-row kernel for each row and head of a task.
-fn one_row_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
+#[inline(always)]
+fn one_row_body(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
     let AttnShape {
         n_head,
         n_head_kv,
@@ -264,33 +267,44 @@ fn one_row_task(t: &mut Task<'_>, scale: f32, scr: &mut Scratch) {
         scale
     };
     scr.acc16.resize(d, f16::ZERO);
+    scr.acc.resize(2 * d, 0.0);
     for (idx, (o, qh)) in t.out.chunks_mut(d).zip(t.q.chunks(d)).enumerate() {
         let (i, h) = (t.row0 + idx / n_head, idx % n_head);
         let kvh = h / group;
         let keys = first_key(first_pos + i, window)..first_pos + i + 1;
         let key = |j: usize| &t.k[(j * n_head_kv + kvh) * d..][..d];
         let val = |j: usize| &t.v[(j * n_head_kv + kvh) * d..][..d];
-        one_row(qh, keys, key, val, (scale, softcap), &mut scr.acc16, o);
+        one_row(
+            qh,
+            keys,
+            key,
+            val,
+            (scale, softcap),
+            (&mut scr.acc16, &mut scr.acc),
+            o,
+        );
     }
 }
 
 /// `ggml_compute_forward_flash_attn_ext_f16_one_chunk` for one query row with an F16 V cache,
 /// over the visible keys (masked keys are skipped); `(scale, softcap)` as the kernel holds them
 /// (`scale` already divided by a non-zero `softcap`).
+#[inline(always)]
 fn one_row<'a>(
     q: &[f32],
     keys: std::ops::Range<usize>,
     key: impl Fn(usize) -> &'a [f16],
     val: impl Fn(usize) -> &'a [f16],
     (scale, softcap): (f32, f32),
-    acc: &mut [f16],
+    (acc, bufs): (&mut [f16], &mut [f32]),
     out: &mut [f32],
 ) {
     let d = q.len();
-    let mut bufs = [0.0f32; 2 * 256];
+    let (acc32, row) = bufs[..2 * d].split_at_mut(d);
+    let mut qk = [0.0f32; 2 * 256];
     let mut heap = Vec::new();
-    let (q16, krow) = if 2 * d <= bufs.len() {
-        bufs[..2 * d].split_at_mut(d)
+    let (q16, krow) = if 2 * d <= qk.len() {
+        qk[..2 * d].split_at_mut(d)
     } else {
         heap.resize(2 * d, 0.0f32);
         heap.split_at_mut(d)
@@ -298,7 +312,9 @@ fn one_row<'a>(
     for (o, &v) in q16.iter_mut().zip(q) {
         *o = f16::from_f32(v).to_f32();
     }
-    acc.fill(f16::ZERO);
+    // The F16 accumulator, kept as its f32 values in `acc32`; every update is rounded to F16
+    // (slice conversions, F16C when present) as ggml_vec_scale_f16 / ggml_vec_mad_f16 store it.
+    acc32.fill(0.0);
     let (mut m, mut s) = (f32::NEG_INFINITY, 0.0f32);
     for j in keys {
         // ggml_vec_dot_f16 on Q rounded to F16.
@@ -313,20 +329,23 @@ fn one_row<'a>(
             let m_old = m;
             m = x;
             ms = (m_old - m).exp();
-            for a in acc.iter_mut() {
-                *a = f16::from_f32(a.to_f32() * ms);
-            }
+            acc32.iter_mut().for_each(|a| *a *= ms);
+            acc.convert_from_f32_slice(acc32);
+            acc.convert_to_f32_slice(acc32);
         } else {
             vs = (x - m).exp();
         }
-        for (a, &b) in acc.iter_mut().zip(val(j)) {
-            *a = f16::from_f32(b.to_f32().mul_add(vs, a.to_f32()));
+        val(j).convert_to_f32_slice(row);
+        for (a, &b) in acc32.iter_mut().zip(row.iter()) {
+            *a = b.mul_add(vs, *a);
         }
+        acc.convert_from_f32_slice(acc32);
+        acc.convert_to_f32_slice(acc32);
         // GCC contracts `S = S*ms + vs` into one fused multiply-add.
         s = s.mul_add(ms, vs);
     }
     let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
-    for (o, &a) in out.iter_mut().zip(acc.iter()) {
-        *o = a.to_f32() * inv;
+    for (o, &a) in out.iter_mut().zip(acc32.iter()) {
+        *o = a * inv;
     }
 }

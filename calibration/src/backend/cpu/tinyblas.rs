@@ -156,56 +156,55 @@ fn vec_dot_body(w: &[f32], x: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    //! Blocked over the inner dimension (`KB` values) and the input rows (`NB`), so that the
+    //! weight rows of a tile and the input block stay in cache; each output's eight lane
+    //! accumulators are kept in a buffer between inner blocks, so every lane's chain of fused
+    //! multiply-adds runs over the elements in the same order as unblocked.
     use super::{hsum, LANES, RM, RN};
     use std::arch::x86_64::*;
 
-    /// A tile of up to `RM` weight rows by `RN` input rows.
+    /// Inner-dimension block (values).
+    const KB: usize = 512;
+    /// Input rows per block (a multiple of `RN`).
+    const NB: usize = 96;
+
+    /// A tile of `M` weight rows by `N` input rows over `kl` values, continuing the
+    /// accumulators at `acc` (`acc[j * nr + i]`).
     #[inline(always)]
     unsafe fn tile<const M: usize, const N: usize>(
         w: *const f32,
         x: *const f32,
         k: usize,
-        out: &mut [[f32; M]; N],
+        kl: usize,
+        acc: *mut __m256,
+        nr: usize,
     ) {
-        let mut acc = [[_mm256_setzero_ps(); M]; N];
-        let mut l = 0;
-        while l < k {
-            let mut a = [_mm256_setzero_ps(); M];
-            for (i, ai) in a.iter_mut().enumerate() {
-                *ai = _mm256_loadu_ps(w.add(i * k + l));
+        let mut c = [[_mm256_setzero_ps(); M]; N];
+        for (j, cj) in c.iter_mut().enumerate() {
+            for (i, cji) in cj.iter_mut().enumerate() {
+                *cji = *acc.add(j * nr + i);
             }
-            for (j, accj) in acc.iter_mut().enumerate() {
-                let b = _mm256_loadu_ps(x.add(j * k + l));
-                for i in 0..M {
-                    accj[i] = _mm256_fmadd_ps(a[i], b, accj[i]);
+        }
+        let mut l = 0;
+        while l < kl {
+            // The input rows first, then one weight row at a time (tinyBLAS's order for RM > RN):
+            // 12 accumulators + 3 + 1 registers, no spills.
+            let mut b = [_mm256_setzero_ps(); N];
+            for (j, bj) in b.iter_mut().enumerate() {
+                *bj = _mm256_loadu_ps(x.add(j * k + l));
+            }
+            for i in 0..M {
+                let a = _mm256_loadu_ps(w.add(i * k + l));
+                for (cj, bj) in c.iter_mut().zip(b.iter()) {
+                    cj[i] = _mm256_fmadd_ps(a, *bj, cj[i]);
                 }
             }
             l += LANES;
         }
-        for j in 0..N {
-            for i in 0..M {
-                let mut v = [0.0f32; LANES];
-                _mm256_storeu_ps(v.as_mut_ptr(), acc[j][i]);
-                out[j][i] = hsum(v);
+        for (j, cj) in c.iter().enumerate() {
+            for (i, cji) in cj.iter().enumerate() {
+                *acc.add(j * nr + i) = *cji;
             }
-        }
-    }
-
-    /// Runs `tile::<M, N>` at weight row `i0` and input row `j0`, storing into the band.
-    #[inline(always)]
-    unsafe fn put<const M: usize, const N: usize>(
-        w: &[f32],
-        nr: usize,
-        k: usize,
-        x: &[f32],
-        i0: usize,
-        j0: usize,
-        band: &mut [f32],
-    ) {
-        let mut o = [[0.0f32; M]; N];
-        tile::<M, N>(w.as_ptr().add(i0 * k), x.as_ptr().add(j0 * k), k, &mut o);
-        for (j, oj) in o.iter().enumerate() {
-            band[(j0 + j) * nr + i0..][..M].copy_from_slice(oj);
         }
     }
 
@@ -219,29 +218,52 @@ mod avx2 {
         n: usize,
         band: &mut [f32],
     ) {
-        let mut j0 = 0;
-        while j0 < n {
-            let nj = RN.min(n - j0);
-            let mut i0 = 0;
-            while i0 < nr {
-                let ni = RM.min(nr - i0);
-                match (ni, nj) {
-                    (4, 3) => put::<4, 3>(w, nr, k, x, i0, j0, band),
-                    (4, 2) => put::<4, 2>(w, nr, k, x, i0, j0, band),
-                    (4, 1) => put::<4, 1>(w, nr, k, x, i0, j0, band),
-                    (3, 3) => put::<3, 3>(w, nr, k, x, i0, j0, band),
-                    (3, 2) => put::<3, 2>(w, nr, k, x, i0, j0, band),
-                    (3, 1) => put::<3, 1>(w, nr, k, x, i0, j0, band),
-                    (2, 3) => put::<2, 3>(w, nr, k, x, i0, j0, band),
-                    (2, 2) => put::<2, 2>(w, nr, k, x, i0, j0, band),
-                    (2, 1) => put::<2, 1>(w, nr, k, x, i0, j0, band),
-                    (1, 3) => put::<1, 3>(w, nr, k, x, i0, j0, band),
-                    (1, 2) => put::<1, 2>(w, nr, k, x, i0, j0, band),
-                    _ => put::<1, 1>(w, nr, k, x, i0, j0, band),
+        assert!(w.len() >= nr * k && x.len() >= n * k && band.len() >= n * nr);
+        let mut acc = vec![_mm256_setzero_ps(); NB * nr];
+        let mut jb = 0;
+        while jb < n {
+            let nj_block = NB.min(n - jb);
+            acc.iter_mut().for_each(|a| *a = _mm256_setzero_ps());
+            let mut kb = 0;
+            while kb < k {
+                let kl = KB.min(k - kb);
+                let mut i0 = 0;
+                while i0 < nr {
+                    let ni = RM.min(nr - i0);
+                    let mut j0 = 0;
+                    while j0 < nj_block {
+                        let nj = RN.min(nj_block - j0);
+                        let wp = w.as_ptr().add(i0 * k + kb);
+                        let xp = x.as_ptr().add((jb + j0) * k + kb);
+                        let ap = acc.as_mut_ptr().add(j0 * nr + i0);
+                        match (ni, nj) {
+                            (4, 3) => tile::<4, 3>(wp, xp, k, kl, ap, nr),
+                            (4, 2) => tile::<4, 2>(wp, xp, k, kl, ap, nr),
+                            (4, 1) => tile::<4, 1>(wp, xp, k, kl, ap, nr),
+                            (3, 3) => tile::<3, 3>(wp, xp, k, kl, ap, nr),
+                            (3, 2) => tile::<3, 2>(wp, xp, k, kl, ap, nr),
+                            (3, 1) => tile::<3, 1>(wp, xp, k, kl, ap, nr),
+                            (2, 3) => tile::<2, 3>(wp, xp, k, kl, ap, nr),
+                            (2, 2) => tile::<2, 2>(wp, xp, k, kl, ap, nr),
+                            (2, 1) => tile::<2, 1>(wp, xp, k, kl, ap, nr),
+                            (1, 3) => tile::<1, 3>(wp, xp, k, kl, ap, nr),
+                            (1, 2) => tile::<1, 2>(wp, xp, k, kl, ap, nr),
+                            _ => tile::<1, 1>(wp, xp, k, kl, ap, nr),
+                        }
+                        j0 += nj;
+                    }
+                    i0 += ni;
                 }
-                i0 += ni;
+                kb += kl;
             }
-            j0 += nj;
+            for j in 0..nj_block {
+                for i in 0..nr {
+                    let mut v = [0.0f32; LANES];
+                    _mm256_storeu_ps(v.as_mut_ptr(), acc[j * nr + i]);
+                    band[(jb + j) * nr + i] = hsum(v);
+                }
+            }
+            jb += nj_block;
         }
     }
 }
