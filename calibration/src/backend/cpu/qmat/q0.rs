@@ -224,14 +224,13 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    fn sample(rows: usize, k: usize) -> (Q0Weight, Q8_0Rows) {
+    fn sample(rows: usize, k: usize, n: usize) -> (Q0Weight, Q8_0Rows) {
         let w = Q0Weight {
             qs: (0..rows * k)
                 .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
                 .collect(),
             d: (0..rows * k / 32).map(|i| 0.01 + i as f32 * 1e-3).collect(),
         };
-        let n = 3;
         let x: Vec<f32> = (0..n * k)
             .map(|i| ((i * 53 % 97) as f32 - 48.0) / 3.0)
             .collect();
@@ -240,19 +239,27 @@ mod tests {
 
     #[test]
     fn vector_lanes_equal_scalar_lanes_bit_for_bit() {
-        let (rows, k) = (5, 96);
-        let (w, a) = sample(rows, k);
-        let mut fast = vec![0.0; 3 * 4];
-        lanes(&w, 1, 4, k, &a, &mut fast);
-        let mut slow = vec![0.0; 3 * 4];
-        lanes_scalar(&w, 1, 4, k, &a, &mut slow);
-        assert_eq!(fast, slow);
+        // Odd band sizes and input counts exercise every edge tile; 288 values is nine
+        // blocks, so the scale products' vector loop has a scalar tail.
+        for (rows, k) in [(12, 96), (11, 288)] {
+            for n in 1..=7 {
+                for (r0, nr) in [(1, 4), (0, rows), (2, rows - 3), (rows - 1, 1)] {
+                    let (w, a) = sample(rows, k, n);
+                    let mut fast = vec![0.0; n * nr];
+                    lanes(&w, r0, nr, k, &a, &mut fast);
+                    let mut slow = vec![0.0; n * nr];
+                    lanes_scalar(&w, r0, nr, k, &a, &mut slow);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fast), bits(&slow), "rows {r0}+{nr}, n {n}, k {k}");
+                }
+            }
+        }
     }
 
     #[test]
     fn both_orders_give_the_dot_product_of_the_decoded_values() {
         let (rows, k) = (2, 64);
-        let (w, a) = sample(rows, k);
+        let (w, a) = sample(rows, k, 3);
         let exact: f64 = (0..k)
             .map(|e| w.qs[e] as f64 * w.d[e / 32] as f64 * a.qs[e] as f64 * a.d[e / 32] as f64)
             .sum();
