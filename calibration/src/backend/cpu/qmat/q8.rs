@@ -32,17 +32,24 @@ impl Q8_0Rows {
             .par_chunks_mut(k * ROWS_PER_TASK)
             .zip(out.d.par_chunks_mut(nb * ROWS_PER_TASK))
             .zip(x.par_chunks(k * ROWS_PER_TASK))
-            .for_each(|((q, d), x)| {
-                for ((qb, db), xb) in q.chunks_exact_mut(32).zip(d).zip(x.chunks_exact(32)) {
-                    *db = q8_0_block(xb, qb);
-                }
-            });
+            .for_each(|((q, d), x)| q8_0_blocks(x, q, d));
         out
+    }
+}
+
+super::super::simd::dispatch!(fn q8_0_blocks(x: &[f32], q: &mut [i8], d: &mut [f32]) => q8_0_blocks_body);
+
+/// [`q8_0_block`] over whole rows (compiled with SSE4.1/AVX2 rounding when the CPU has it).
+#[inline(always)]
+fn q8_0_blocks_body(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    for ((qb, db), xb) in q.chunks_exact_mut(32).zip(d).zip(x.chunks_exact(32)) {
+        *db = q8_0_block(xb, qb);
     }
 }
 
 /// One Q8_0 block as the AVX2 code rounds it: `d = amax/127` stored as F16, `q =
 /// round_half_even(x * (127/amax))`. Returns the stored scale.
+#[inline(always)]
 pub fn q8_0_block(x: &[f32], q: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
@@ -81,23 +88,30 @@ impl Q8KRows {
             .zip(out.d.par_chunks_mut(nb * ROWS_PER_TASK))
             .zip(out.bsums.par_chunks_mut(k / 16 * ROWS_PER_TASK))
             .zip(x.par_chunks(k * ROWS_PER_TASK))
-            .for_each(|(((q, d), s), x)| {
-                for (((qb, db), sb), xb) in q
-                    .chunks_exact_mut(256)
-                    .zip(d)
-                    .zip(s.chunks_exact_mut(16))
-                    .zip(x.chunks_exact(256))
-                {
-                    *db = q8_k_block(xb, qb, sb);
-                }
-            });
+            .for_each(|(((q, d), s), x)| q8_k_blocks(x, q, d, s));
         out
+    }
+}
+
+super::super::simd::dispatch!(fn q8_k_blocks(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [i16]) => q8_k_blocks_body);
+
+/// [`q8_k_block`] over whole rows (compiled with SSE4.1/AVX2 rounding when the CPU has it).
+#[inline(always)]
+fn q8_k_blocks_body(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [i16]) {
+    for (((qb, db), sb), xb) in q
+        .chunks_exact_mut(256)
+        .zip(d)
+        .zip(s.chunks_exact_mut(16))
+        .zip(x.chunks_exact(256))
+    {
+        *db = q8_k_block(xb, qb, sb);
     }
 }
 
 /// One Q8_K block (`quantize_row_q8_K_ref`): the value of largest magnitude (first of equals)
 /// sets `iscale = -127/max`, `q = min(127, nearest_int(iscale * x))`, `d = 1/iscale`; `bsums`
 /// gets the sum of each 16 values. Returns `d`.
+#[inline(always)]
 pub fn q8_k_block(x: &[f32], q: &mut [i8], bsums: &mut [i16]) -> f32 {
     let (mut amax, mut max) = (0.0f32, 0.0f32);
     for &v in x {
