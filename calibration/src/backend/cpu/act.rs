@@ -3,6 +3,7 @@
 //! `quantize_row_q8_0` / `quantize_row_q8_1`, `quantize_row_q8_K_ref`, F16C and BF16 conversions).
 
 use super::super::ActRounding;
+use super::qmat::q8::{q8_0_block, q8_k_block};
 use super::simd::dispatch;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -53,42 +54,25 @@ fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f3
     }
 }
 
-/// One Q8_0/Q8_1 block as the x86 AVX2 code rounds it: `d = amax/127` stored as F16,
-/// `q = round_half_even(x * 127/amax)`. Returns Q8_1's `f16(d * Σq) - f16(d) * Σq`.
+/// One Q8_0/Q8_1 block as the x86 AVX2 code rounds it ([`q8_0_block`]), dequantized. Returns
+/// Q8_1's `f16(d * Σq) - f16(d) * Σq` (`d = amax/127` before its F16 rounding).
 fn q8_block(x: &[f32], out: &mut [f32]) -> f32 {
-    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
-    let d16 = f16::from_f32(d).to_f32();
-    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-    let mut sum = 0i32;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let q = (v * id).round_ties_even();
-        sum += q as i32;
-        *o = d16 * q;
+    let mut q = [0i8; 32];
+    let d16 = q8_0_block(x, &mut q);
+    let sum: i32 = q.iter().map(|&v| v as i32).sum();
+    for (o, &v) in out.iter_mut().zip(&q) {
+        *o = d16 * v as f32;
     }
-    let s = f16::from_f32(d * sum as f32).to_f32();
-    s - d16 * sum as f32
+    let d = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+    f16::from_f32(d * sum as f32).to_f32() - d16 * sum as f32
 }
 
-/// One Q8_K block (`quantize_row_q8_K_ref`): the value of largest magnitude (first of equals)
-/// sets `iscale = -127/max`, `q = min(127, nearest_int(iscale * x))`, `d = 1/iscale`.
+/// One Q8_K block ([`q8_k_block`], `quantize_row_q8_K_ref`), dequantized.
 fn q8k_block(x: &[f32], out: &mut [f32]) {
-    let (mut amax, mut max) = (0.0f32, 0.0f32);
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    if amax == 0.0 {
-        out.fill(0.0);
-        return;
-    }
-    let iscale = -127.0 / max;
-    let d = 1.0 / iscale;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let q = (iscale * v).round_ties_even().min(127.0);
-        *o = d * q;
+    let (mut q, mut sums) = ([0i8; 256], [0i16; 16]);
+    let d = q8_k_block(x, &mut q, &mut sums);
+    for (o, &v) in out.iter_mut().zip(&q) {
+        *o = d * v as f32;
     }
 }
 

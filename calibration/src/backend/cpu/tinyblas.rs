@@ -29,8 +29,6 @@ pub fn hsum(v: [f32; LANES]) -> f32 {
 const RM: usize = 4;
 /// Input rows per tile (`RN`).
 const RN: usize = 3;
-/// Weight rows per parallel task.
-const ROWS_PER_TASK: usize = 64;
 
 /// `out (n × rows) = x (n × k) · wᵀ`, `w` row-major `rows × k`, in tinyBLAS's order.
 /// Requires `k % 8 == 0`.
@@ -42,25 +40,9 @@ pub fn gemm(w: &[f32], rows: usize, k: usize, x: &[f32], n: usize, out: &mut [f3
     if n == 0 || rows == 0 {
         return;
     }
-    // Each task computes a band of weight rows for every input row into its own buffer
-    // (token-major within the band), then the bands are scattered into `out`.
-    let bands: Vec<(usize, Vec<f32>)> = (0..rows)
-        .step_by(ROWS_PER_TASK)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|r0| {
-            let nr = ROWS_PER_TASK.min(rows - r0);
-            let mut band = vec![0.0f32; n * nr];
-            band_dispatch(&w[r0 * k..(r0 + nr) * k], nr, k, x, n, &mut band);
-            (r0, band)
-        })
-        .collect();
-    for (r0, band) in bands {
-        let nr = band.len() / n;
-        for (o, b) in out.chunks_exact_mut(rows).zip(band.chunks_exact(nr)) {
-            o[r0..r0 + nr].copy_from_slice(b);
-        }
-    }
+    super::qmat::par_bands(rows, n, out, |r0, nr, band| {
+        band_dispatch(&w[r0 * k..(r0 + nr) * k], nr, k, x, n, band)
+    });
 }
 
 /// One band: `band (n × nr) = x · wᵀ`.
