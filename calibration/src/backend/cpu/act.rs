@@ -9,17 +9,16 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use qforge_formats::ggml::fp::{bf16_bits_to_f32, f32_to_bf16_bits};
 
-/// Rounds one row `x` into `out` (same length). For [`ActRounding::Q8_1`], `delta` receives one
-/// value per 32-block: the block's stored F16 sum `s` minus the sum of its dequantized values, the
-/// amount by which ggml's `m * s` term differs from a product with the dequantized row.
-pub fn round_row(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) {
-    round_row_dispatch(mode, x, out, delta)
+/// Rounds one row `x` into `out` (same length). Q4_1/Q5_1 (Q8_1 activations) always take
+/// `qmat::q1`'s exact products, so Q8_1 needs no sum correction here: its values are Q8_0's.
+pub fn round_row(mode: ActRounding, x: &[f32], out: &mut [f32]) {
+    round_row_dispatch(mode, x, out)
 }
 
-dispatch!(fn round_row_dispatch(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) => round_row_body);
+dispatch!(fn round_row_dispatch(mode: ActRounding, x: &[f32], out: &mut [f32]) => round_row_body);
 
 #[inline(always)]
-fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f32]) {
+fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32]) {
     match mode {
         ActRounding::None => out.copy_from_slice(x),
         ActRounding::F16 => {
@@ -36,14 +35,9 @@ fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f3
                 *o = bf16_bits_to_f32(f32_to_bf16_bits(v));
             }
         }
-        ActRounding::Q8_0 => {
+        ActRounding::Q8_0 | ActRounding::Q8_1 => {
             for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
                 q8_block(xb, ob);
-            }
-        }
-        ActRounding::Q8_1 => {
-            for ((xb, ob), dl) in x.chunks_exact(32).zip(out.chunks_exact_mut(32)).zip(delta) {
-                *dl = q8_block(xb, ob);
             }
         }
         ActRounding::Q8K => {
@@ -54,17 +48,13 @@ fn round_row_body(mode: ActRounding, x: &[f32], out: &mut [f32], delta: &mut [f3
     }
 }
 
-/// One Q8_0/Q8_1 block as the x86 AVX2 code rounds it ([`q8_0_block`]), dequantized. Returns
-/// Q8_1's `f16(d * Σq) - f16(d) * Σq` (`d = amax/127` before its F16 rounding).
-fn q8_block(x: &[f32], out: &mut [f32]) -> f32 {
+/// One Q8_0 block as the x86 AVX2 code rounds it ([`q8_0_block`]), dequantized.
+fn q8_block(x: &[f32], out: &mut [f32]) {
     let mut q = [0i8; 32];
     let d16 = q8_0_block(x, &mut q);
-    let sum: i32 = q.iter().map(|&v| v as i32).sum();
     for (o, &v) in out.iter_mut().zip(&q) {
         *o = d16 * v as f32;
     }
-    let d = x.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
-    f16::from_f32(d * sum as f32).to_f32() - d16 * sum as f32
 }
 
 /// One Q8_K block ([`q8_k_block`], `quantize_row_q8_K_ref`), dequantized.
@@ -87,7 +77,7 @@ mod tests {
         x[1] = 2.5; // exactly half way at scale 1: even
         x[2] = -3.5;
         let mut out = [0.0f32; 32];
-        round_row(ActRounding::Q8_0, &x, &mut out, &mut []);
+        round_row(ActRounding::Q8_0, &x, &mut out);
         assert_eq!(&out[..3], &[127.0, 2.0, -4.0]);
     }
 
@@ -95,11 +85,11 @@ mod tests {
     fn q8_k_zero_block_and_sign() {
         let x = [0.0f32; 256];
         let mut out = [1.0f32; 256];
-        round_row(ActRounding::Q8K, &x, &mut out, &mut []);
+        round_row(ActRounding::Q8K, &x, &mut out);
         assert!(out.iter().all(|&v| v == 0.0));
         let mut x = [0.5f32; 256];
         x[7] = -2.0;
-        round_row(ActRounding::Q8K, &x, &mut out, &mut []);
+        round_row(ActRounding::Q8K, &x, &mut out);
         assert_eq!(out[7], -2.0);
         assert!((out[0] - 0.5).abs() < 2.0 / 127.0);
     }

@@ -4,11 +4,13 @@ use super::super::{ActRounding, BackendError, Matrix, WeightView};
 use super::act::round_row;
 use super::qmat::QMatrix;
 use super::tinyblas;
-use qforge_formats::ggml::{dequantize, GgmlType};
+use qforge_formats::ggml::dequantize;
 use rayon::prelude::*;
 
-/// A weight matrix dequantized to f32 (`n_mat × n_rows × n_cols`), with the activation rounding of
-/// its stored type. The storage is kept between loads, so one buffer serves a whole layer walk.
+/// A weight matrix prepared for products: quantized types with an exact kernel in `q`
+/// ([`QMatrix`]), the others dequantized to f32 in `w` (`n_mat × n_rows × n_cols`), with the
+/// activation rounding of the stored type. The storage is kept between loads, so one buffer
+/// serves a whole layer walk.
 #[derive(Debug, Default)]
 pub struct CpuMatrix {
     pub(super) cols: usize,
@@ -18,8 +20,6 @@ pub struct CpuMatrix {
     pub(super) w: Vec<f32>,
     /// The weight prepared for exact integer products, when its type has them (then `w` is empty).
     pub(super) q: Option<QMatrix>,
-    /// Q4_1/Q5_1 block minimums (`n_mat × n_rows × n_cols/32`), for the Q8_1 sum correction.
-    pub(super) mins: Vec<f32>,
 }
 
 impl Matrix for CpuMatrix {
@@ -63,7 +63,6 @@ pub(super) fn load(w: &WeightView<'_>, m: &mut CpuMatrix) -> Result<(), BackendE
         m.q.get_or_insert_with(QMatrix::default)
             .load(w.ty, w.data, cols, rows);
         m.w = Vec::new();
-        m.mins.clear();
         return Ok(());
     }
     m.q = None;
@@ -75,16 +74,6 @@ pub(super) fn load(w: &WeightView<'_>, m: &mut CpuMatrix) -> Result<(), BackendE
             name: w.name.to_string(),
             source,
         })?;
-    // Q4_1 and Q5_1 blocks start with f16 d, f16 m; keep m for the Q8_1 sum correction.
-    m.mins.clear();
-    if matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
-        let ts = w.ty.type_size();
-        m.mins.extend(
-            w.data
-                .chunks_exact(ts)
-                .map(|b| half::f16::from_le_bytes([b[2], b[3]]).to_f32()),
-        );
-    }
     Ok(())
 }
 
@@ -107,7 +96,6 @@ fn gemm_rows(n: usize, nr: usize) -> usize {
 #[derive(Default)]
 struct Scratch {
     xr: Vec<f32>,
-    delta: Vec<f32>,
     out: Vec<f32>,
 }
 
@@ -132,11 +120,7 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
         // one gets fresh buffers.
         let mut own = Scratch::default();
         let mut guard = cell.try_borrow_mut().ok();
-        let Scratch {
-            xr,
-            delta,
-            out: pad,
-        } = match guard.as_deref_mut() {
+        let Scratch { xr, out: pad } = match guard.as_deref_mut() {
             Some(sc) => sc,
             None => &mut own,
         };
@@ -150,7 +134,7 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
             && k % tinyblas::VEC_DOT_STEP == 0
         {
             xr.resize(n * k, 0.0);
-            round_rows(act, k, 0, x, xr, &mut []);
+            round_rows(act, k, x, xr);
             tinyblas::vec_dot_rows(w, nr, k, xr, n, out);
             return;
         }
@@ -161,26 +145,16 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
             && tinyblas::applies(n, nr, k)
         {
             xr.resize(n * k, 0.0);
-            round_rows(act, k, 0, x, xr, &mut []);
+            round_rows(act, k, x, xr);
             tinyblas::gemm(w, nr, k, xr, n, out);
             return;
         }
-        let nb = if act == ActRounding::Q8_1 { k / 32 } else { 0 };
         let ng = gemm_rows(n, nr);
         xr.resize(ng * k, 0.0);
-        delta.resize(ng * nb, 0.0);
         // Padding rows are zero (their results are dropped).
         xr[n * k..].fill(0.0);
-        delta[n * nb..].fill(0.0);
-        round_rows(act, k, nb, x, &mut xr[..n * k], &mut delta[..n * nb]);
-        let mins = (nb > 0 && !m.mins.is_empty())
-            .then(|| &m.mins[expert * nr * nb..(expert + 1) * nr * nb]);
-        let run = |dst: &mut [f32]| {
-            gemm_xwt(ng, nr, k, xr, w, dst, false);
-            if let Some(mins) = mins {
-                gemm_xwt(ng, nr, nb, delta, mins, dst, true);
-            }
-        };
+        round_rows(act, k, x, &mut xr[..n * k]);
+        let run = |dst: &mut [f32]| gemm_xwt(ng, nr, k, xr, w, dst, false);
         if ng == n {
             run(out);
         } else {
@@ -192,25 +166,14 @@ pub(super) fn matmul(m: &CpuMatrix, expert: usize, x: &[f32], n: usize, out: &mu
 }
 
 /// Rounds the rows of `x` (`k` wide) as the weight type's `vec_dot_type`, in parallel.
-fn round_rows(act: ActRounding, k: usize, nb: usize, x: &[f32], xr: &mut [f32], delta: &mut [f32]) {
-    if nb > 0 {
-        xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
-            .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
-            .zip(delta.par_chunks_mut(nb * ACT_ROWS_PER_TASK))
-            .for_each(|((o, i), d)| {
-                for ((or, ir), dr) in o.chunks_mut(k).zip(i.chunks(k)).zip(d.chunks_mut(nb)) {
-                    round_row(act, ir, or, dr);
-                }
-            });
-    } else {
-        xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
-            .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
-            .for_each(|(o, i)| {
-                for (or, ir) in o.chunks_mut(k).zip(i.chunks(k)) {
-                    round_row(act, ir, or, &mut []);
-                }
-            });
-    }
+fn round_rows(act: ActRounding, k: usize, x: &[f32], xr: &mut [f32]) {
+    xr.par_chunks_mut(k * ACT_ROWS_PER_TASK)
+        .zip(x.par_chunks(k * ACT_ROWS_PER_TASK))
+        .for_each(|(o, i)| {
+            for (or, ir) in o.chunks_mut(k).zip(i.chunks(k)) {
+                round_row(act, ir, or);
+            }
+        });
 }
 
 /// `out (n × nr) [+]= x (n × k) · wᵀ` with `w` row-major `nr × k`.
