@@ -24,25 +24,6 @@ fn arch_fixture(arch: &str) -> PathBuf {
     fixture(&format!("arch/tiny-{arch}-f16.gguf"))
 }
 
-/// The fixture's text (stored in the file) tokenized by llama-tokenize, repeated until it has `n`
-/// tokens, first `n` ids.
-fn eval_tokens(dir: &Path, model: &Path, n: usize, scratch: &Path) -> Vec<u32> {
-    let f = GgufFile::open(model).unwrap();
-    let text = f
-        .header()
-        .get("qforge.eval_text")
-        .and_then(|v| v.as_str())
-        .expect("qforge.eval_text")
-        .to_string();
-    let mut t = llama_tokenize(dir, model, &text, scratch);
-    while t.len() < n {
-        let again = t[1..].to_vec(); // without the second BOS
-        t.extend(again);
-    }
-    t.truncate(n);
-    t
-}
-
 /// llama-perplexity's per-chunk perplexity: positions `n/2 .. n-1` each predict the next token.
 fn chunk_ppl(logits: &[f32], tokens: &[u32], n_vocab: usize) -> f64 {
     let n = tokens.len();

@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use qforge_calibration::model::Model;
-use qforge_formats::gguf::GgufFile;
 use std::path::Path;
 
 /// The layer weights, all quantized to the type under test (llama-quantize's mixes would bring
@@ -32,19 +31,8 @@ const N_TOKENS: usize = 512;
 const N_SHORT: usize = 5;
 
 /// The eval fixture's text (stored in the file) tokenized by llama-tokenize, first 512 ids.
-fn eval_tokens(dir: &Path, scratch: &Path) -> Vec<u32> {
-    let model = fixture("tiny-llama-eval-f16.gguf");
-    let f = GgufFile::open(&model).unwrap();
-    let text = f
-        .header()
-        .get("qforge.eval_text")
-        .and_then(|v| v.as_str())
-        .expect("qforge.eval_text")
-        .to_string();
-    let mut t = llama_tokenize(dir, &model, &text, scratch);
-    assert!(t.len() >= N_TOKENS, "{} tokens", t.len());
-    t.truncate(N_TOKENS);
-    t
+fn eval_fixture_tokens(dir: &Path, scratch: &Path) -> Vec<u32> {
+    eval_tokens(dir, &fixture("tiny-llama-eval-f16.gguf"), N_TOKENS, scratch)
 }
 
 /// `max |ours - libllama's|` over the logits of `tokens` (all positions) for `model`.
@@ -62,7 +50,7 @@ fn max_diff(dir: &Path, model: &Path, tokens: &[u32], scratch: &Path) -> f64 {
 fn grid_iq_quants_with_an_imatrix_match_llama() {
     let Some(dir) = oracle_dir() else { return };
     let s = scratch("grid-iq");
-    let tokens = eval_tokens(&dir, &s);
+    let tokens = eval_fixture_tokens(&dir, &s);
     let src = fixture("tiny-llama-eval-f16.gguf");
     let imatrix = s.join("eval.imatrix");
     run_ok(

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use qforge_calibration::model::{ActivationObserver, Model};
-use qforge_formats::gguf::GgufFile;
 use std::path::Path;
 
 /// Tokens evaluated: one llama-perplexity chunk.
@@ -39,19 +38,8 @@ fn chunk_ppl(logits: &[f32], tokens: &[u32], n_vocab: usize) -> f64 {
 }
 
 /// The eval fixture's text (stored in the file) tokenized by llama-tokenize, first 512 ids.
-fn eval_tokens(dir: &Path, scratch: &Path) -> Vec<u32> {
-    let model = fixture("tiny-llama-eval-f16.gguf");
-    let f = GgufFile::open(&model).unwrap();
-    let text = f
-        .header()
-        .get("qforge.eval_text")
-        .and_then(|v| v.as_str())
-        .expect("qforge.eval_text")
-        .to_string();
-    let mut t = llama_tokenize(dir, &model, &text, scratch);
-    assert!(t.len() >= N_TOKENS, "{} tokens", t.len());
-    t.truncate(N_TOKENS);
-    t
+fn eval_fixture_tokens(dir: &Path, scratch: &Path) -> Vec<u32> {
+    eval_tokens(dir, &fixture("tiny-llama-eval-f16.gguf"), N_TOKENS, scratch)
 }
 
 struct Diff {
@@ -89,7 +77,7 @@ fn compare(dir: &Path, model: &Path, tokens: &[u32], first: usize, scratch: &Pat
 fn check_types(types: &[&str], test: &str) {
     let Some(dir) = oracle_dir() else { return };
     let s = scratch(test);
-    let tokens = eval_tokens(&dir, &s);
+    let tokens = eval_fixture_tokens(&dir, &s);
     let src = fixture("tiny-llama-eval-f16.gguf");
     let mut failures = Vec::new();
     for ty in types {
@@ -144,7 +132,7 @@ fn k_and_iq_quants_match_llama() {
 fn short_sequence_and_partial_outputs_match_llama() {
     let Some(dir) = oracle_dir() else { return };
     let s = scratch("short");
-    let tokens = eval_tokens(&dir, &s);
+    let tokens = eval_fixture_tokens(&dir, &s);
     let src = fixture("tiny-llama-eval-f16.gguf");
     let short = &tokens[..40];
     let d = compare(&dir, &src, short, 0, &s);
@@ -174,7 +162,7 @@ fn short_sequence_and_partial_outputs_match_llama() {
 fn eval_is_deterministic_across_thread_counts() {
     let Some(dir) = oracle_dir() else { return };
     let s = scratch("threads");
-    let tokens = eval_tokens(&dir, &s);
+    let tokens = eval_fixture_tokens(&dir, &s);
     let m = Model::open(fixture("tiny-llama-eval-f16.gguf")).unwrap();
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()

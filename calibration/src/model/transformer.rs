@@ -382,7 +382,7 @@ impl<B: Backend> Model<B> {
     /// evaluate a batch of chunks (each sequence its own causal context from position 0 in its
     /// own KV stream), and returns each sequence's logits of positions `first_output..`. The
     /// micro-batches are llama.cpp's `split_equal` pieces (the same number of positions from
-    /// every sequence, see `BatchLayout::ubatches`): a sequence cut into pieces of fewer than 64
+    /// every sequence, see `split_equal`): a sequence cut into pieces of fewer than 64
     /// rows attends with the one-row kernel where alone it would take the tiled one, so results
     /// equal [`Model::eval`]'s only where the kernels agree, and llama.cpp's batch always (phi3
     /// LongRoPE follows the longest sequence padded to 256, as a llama.cpp context of that many
@@ -540,9 +540,7 @@ impl<B: Backend> Model<B> {
                 let mut jobs = Vec::new();
                 let mut rest: &mut [f32] = &mut attn;
                 // Jobs in row order, so that each takes the next piece of the output buffer.
-                let mut pieces = lay.ubatches();
-                pieces.sort_by_key(|(s, ub)| (*s, ub.start));
-                for (s, ub) in pieces {
+                for &(s, ref ub) in &lay.pieces {
                     let off = lay.offsets[s];
                     let (out, tail) = rest.split_at_mut(ub.len() * qd);
                     rest = tail;
@@ -642,6 +640,9 @@ struct BatchLayout {
     n_out: usize,
     /// Position of each row within its sequence.
     positions: Vec<u32>,
+    /// The micro-batch pieces `(sequence, positions)` in row order (sequence by sequence): one
+    /// attention call each, its length deciding the kernel (tiled from 64 rows).
+    pieces: Vec<(usize, Range<usize>)>,
     /// The rows of each micro-batch, in llama.cpp's order (each sequence's piece in turn).
     ubs: Vec<Vec<usize>>,
     /// The same for the output rows, in compacted row numbers.
@@ -668,6 +669,7 @@ impl BatchLayout {
             n_rows,
             n_out,
             positions,
+            pieces: Vec::new(),
             ubs: Vec::new(),
             out_ubs: Vec::new(),
         };
@@ -683,18 +685,10 @@ impl BatchLayout {
             if !outs.is_empty() {
                 lay.out_ubs.push(outs);
             }
+            lay.pieces.extend(ub);
         }
+        lay.pieces.sort_by_key(|(s, r)| (*s, r.start));
         lay
-    }
-
-    /// The micro-batches as llama.cpp cuts a batch of independent sequences (each in its own KV
-    /// stream, as llama-perplexity and llama-imatrix set their contexts up): `split_equal` takes
-    /// every sequence with tokens left and the same number of positions from each,
-    /// `max(1, N_UBATCH / n_seqs)` or fewer when a sequence runs out; one sequence alone is cut
-    /// into micro-batches of [`N_UBATCH`]. Returned as `(sequence, positions)` pieces, micro-batch
-    /// after micro-batch. The piece length decides the attention kernel (tiled from 64 rows).
-    fn ubatches(&self) -> Vec<(usize, Range<usize>)> {
-        split_equal(&self.lens).into_iter().flatten().collect()
     }
 
     /// Moves each sequence's output rows (`width` values each) to the front of `buf`, in order.
@@ -709,8 +703,12 @@ impl BatchLayout {
     }
 }
 
-/// llama.cpp's `split_equal` over sequences of lengths `lens` (see `BatchLayout::ubatches`):
-/// the micro-batches, each a list of `(sequence, positions)` pieces.
+/// The micro-batches as llama.cpp cuts a batch of independent sequences of lengths `lens` (each
+/// in its own KV stream, as llama-perplexity and llama-imatrix set their contexts up):
+/// `split_equal` takes every sequence with tokens left and the same number of positions from
+/// each, `max(1, N_UBATCH / n_seqs)` or fewer when a sequence runs out; one sequence alone is cut
+/// into micro-batches of [`N_UBATCH`]. Each micro-batch is a list of `(sequence, positions)`
+/// pieces.
 fn split_equal(lens: &[usize]) -> Vec<Vec<(usize, Range<usize>)>> {
     let mut done = vec![0usize; lens.len()];
     let mut out = Vec::new();
@@ -745,30 +743,27 @@ pub(super) fn matmul_sets<B: Backend>(
 ) {
     use crate::backend::Matrix;
     let (k, nr) = (m.n_cols(), m.n_rows());
+    let (xs, os) = tmp;
     for set in sets {
-        let Some(&first) = set.first() else {
-            continue;
-        };
         let n = set.len();
-        if set.iter().enumerate().all(|(i, &r)| r == first + i) {
-            be.matmul(
+        if n == 0 {
+            continue;
+        }
+        match consecutive(set) {
+            Some(first) => be.matmul(
                 m,
                 expert,
                 &x[first * k..(first + n) * k],
                 n,
                 &mut out[first * nr..(first + n) * nr],
-            );
-            continue;
-        }
-        let (xs, os) = tmp;
-        xs.clear();
-        for &r in set {
-            xs.extend_from_slice(&x[r * k..(r + 1) * k]);
-        }
-        os.resize(n * nr, 0.0);
-        be.matmul(m, expert, xs, n, os);
-        for (i, &r) in set.iter().enumerate() {
-            out[r * nr..(r + 1) * nr].copy_from_slice(&os[i * nr..(i + 1) * nr]);
+            ),
+            None => {
+                os.resize(n * nr, 0.0);
+                be.matmul(m, expert, gather(x, k, set, xs), n, os);
+                for (i, &r) in set.iter().enumerate() {
+                    out[r * nr..(r + 1) * nr].copy_from_slice(&os[i * nr..(i + 1) * nr]);
+                }
+            }
         }
     }
 }
@@ -780,6 +775,24 @@ pub(super) fn ubatch_pieces(seqs: &[&[u32]]) -> Vec<(usize, Range<usize>)> {
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// The first of `set`'s rows when they are consecutive (then a plain slice holds them).
+fn consecutive(set: &[usize]) -> Option<usize> {
+    let &first = set.first()?;
+    set.iter()
+        .enumerate()
+        .all(|(i, &r)| r == first + i)
+        .then_some(first)
+}
+
+/// Rows `set` of `buf` (`n_cols` wide), copied in order into `tmp`.
+fn gather<'a>(buf: &[f32], n_cols: usize, set: &[usize], tmp: &'a mut Vec<f32>) -> &'a [f32] {
+    tmp.clear();
+    for &r in set {
+        tmp.extend_from_slice(&buf[r * n_cols..(r + 1) * n_cols]);
+    }
+    tmp
 }
 
 /// Passes the rows of `buf` (`n_cols` wide) to the observer, one call per micro-batch with its
@@ -795,24 +808,14 @@ pub(super) fn observe(
     let Some(obs) = observer.as_deref_mut() else {
         return;
     };
-    let mut rows = Vec::new();
+    let mut tmp = Vec::new();
     for set in sets {
-        let Some(&first) = set.first() else {
-            continue;
+        let rows = match consecutive(set) {
+            Some(first) => &buf[first * n_cols..(first + set.len()) * n_cols],
+            None => gather(buf, n_cols, set, &mut tmp),
         };
-        if set.iter().enumerate().all(|(i, &r)| r == first + i) {
-            obs.observe(
-                name,
-                expert,
-                &buf[first * n_cols..(first + set.len()) * n_cols],
-                n_cols,
-            );
-        } else {
-            rows.clear();
-            for &r in set {
-                rows.extend_from_slice(&buf[r * n_cols..(r + 1) * n_cols]);
-            }
-            obs.observe(name, expert, &rows, n_cols);
+        if !rows.is_empty() {
+            obs.observe(name, expert, rows, n_cols);
         }
     }
 }

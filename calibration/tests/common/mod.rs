@@ -126,3 +126,22 @@ pub fn llama_logits(
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+/// The text stored in `model`'s metadata (`qforge.eval_text`) tokenized by llama-tokenize,
+/// repeated (without its BOS) until it has `n` tokens, first `n` ids.
+pub fn eval_tokens(dir: &Path, model: &Path, n: usize, scratch: &Path) -> Vec<u32> {
+    let f = qforge_formats::gguf::GgufFile::open(model).unwrap();
+    let text = f
+        .header()
+        .get("qforge.eval_text")
+        .and_then(|v| v.as_str())
+        .expect("qforge.eval_text")
+        .to_string();
+    let mut t = llama_tokenize(dir, model, &text, scratch);
+    while t.len() < n {
+        let again = t[1..].to_vec(); // without the second BOS
+        t.extend(again);
+    }
+    t.truncate(n);
+    t
+}
